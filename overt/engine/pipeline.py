@@ -1,0 +1,124 @@
+"""FaceEngine: the stages wired together, loaded once and reused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .align import align
+from .calibration import Calibration, find_calibration
+from .compare import compare
+from .detect import DETECTORS, Detector, DetectorSettings
+from .embed import DlibEmbedder, Embedder, OnnxEmbedder, OnnxInput
+from .errors import EngineError, NoFaceError
+from .image import ImageLimits, load_image
+from .quality import QualityLimits, assess
+from .types import Comparison, Embedding, Face, Quality
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    detector: str = "hog"
+    detection: DetectorSettings = field(default_factory=DetectorSettings)
+    limits: ImageLimits = field(default_factory=ImageLimits)
+    quality: QualityLimits = field(default_factory=QualityLimits)
+    onnx_model: str | None = None
+    onnx_input: OnnxInput = field(default_factory=OnnxInput)
+    calibration_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnalysedFace:
+    face: Face
+    quality: Quality
+    embedding: Embedding | None = None
+
+    def to_json(self) -> dict:
+        return {**self.face.to_json(), "quality": self.quality.to_json()}
+
+
+@dataclass(frozen=True)
+class Verification:
+    comparison: Comparison
+    faces_a: int
+    faces_b: int
+
+    @property
+    def notes(self) -> list[str]:
+        notes = []
+        for side, count in (("a", self.faces_a), ("b", self.faces_b)):
+            if count > 1:
+                notes.append(f"{count} faces in {side}: used the largest")
+        return notes
+
+
+class FaceEngine:
+    """Detect, align, assess and embed faces; compare templates against the model's calibration."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        if self.config.detector not in DETECTORS:
+            raise EngineError(f"unknown detector {self.config.detector!r} (choose from {', '.join(DETECTORS)})")
+        self._detector: Detector | None = None
+        self._embedder: Embedder | None = None
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = DETECTORS[self.config.detector](self.config.detection)
+        return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            if self.config.onnx_model:
+                self._embedder = OnnxEmbedder(self.config.onnx_model, self.config.onnx_input)
+            else:
+                self._embedder = DlibEmbedder()
+        return self._embedder
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    def calibration(self) -> Calibration:
+        return find_calibration(self.model_id, list(self.config.calibration_dirs))
+
+    def load(self, source: str | Path | bytes) -> np.ndarray:
+        return load_image(source, self.config.limits)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces, largest first."""
+        return self.detector.detect(image)
+
+    def assess(self, image: np.ndarray, face: Face) -> Quality:
+        return assess(face, align(image, face, 112), self.config.quality)
+
+    def embed(self, image: np.ndarray, face: Face) -> Embedding:
+        return self.embedder.embed(image, face)
+
+    def analyse(self, image: np.ndarray, *, embed: bool = True, largest_only: bool = False) -> list[AnalysedFace]:
+        faces = self.detect(image)
+        if largest_only:
+            faces = faces[:1]
+        return [
+            AnalysedFace(face, self.assess(image, face), self.embed(image, face) if embed else None)
+            for face in faces
+        ]
+
+    def template(self, source: str | Path | bytes | np.ndarray) -> tuple[AnalysedFace, int]:
+        """The largest face's analysis and how many faces were found; raises NoFaceError when none."""
+        image = source if isinstance(source, np.ndarray) else self.load(source)
+        faces = self.detect(image)
+        if not faces:
+            raise NoFaceError("no face found")
+        face = faces[0]
+        return AnalysedFace(face, self.assess(image, face), self.embed(image, face)), len(faces)
+
+    def verify(self, a: str | Path | bytes | np.ndarray, b: str | Path | bytes | np.ndarray) -> Verification:
+        face_a, count_a = self.template(a)
+        face_b, count_b = self.template(b)
+        assert face_a.embedding is not None and face_b.embedding is not None
+        return Verification(compare(face_a.embedding, face_b.embedding, self.calibration()), count_a, count_b)
