@@ -1,0 +1,239 @@
+"""The schema. Biometric columns (templates, images, evidence) hold AES-GCM ciphertext only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on SQLite (which stores naive text) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Watchlist(Base):
+    __tablename__ = "watchlists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revision: Mapped[int] = mapped_column(Integer, default=0)  # bumped on every change; search indexes follow it
+    subjects: Mapped[list[Subject]] = relationship(back_populates="watchlist", cascade="all, delete-orphan")
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    __table_args__ = (UniqueConstraint("watchlist_id", "reference"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"), index=True)
+    reference: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(64), default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    image_source: Mapped[str] = mapped_column(Text, default="")
+    image_date: Mapped[str] = mapped_column(String(32), default="")
+    added_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    watchlist: Mapped[Watchlist] = relationship(back_populates="subjects")
+    templates: Mapped[list[Template]] = relationship(back_populates="subject", cascade="all, delete-orphan")
+    image: Mapped[ReferenceImage | None] = relationship(cascade="all, delete-orphan")
+
+
+class Template(Base):
+    __tablename__ = "templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(128), index=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext of float32 bytes
+    quality: Mapped[float] = mapped_column(Float)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    forced_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    subject: Mapped[Subject] = relationship(back_populates="templates")
+
+
+class ReferenceImage(Base):
+    __tablename__ = "reference_images"
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext of the JPEG
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    direction: Mapped[float | None] = mapped_column(Float, default=None)
+    mount: Mapped[str] = mapped_column(String(32), default="")
+    camera_type: Mapped[str] = mapped_column(String(32), default="")
+    zone: Mapped[str] = mapped_column(String(32), default="")
+    operator: Mapped[str] = mapped_column(String(128), default="")
+    public_notice: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column()
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|approved|rejected|returned|revoked|urgent
+    applicant: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    approval_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    urgent_justification: Mapped[str] = mapped_column(Text, default="")
+    urgent_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    decisions: Mapped[list[Decision]] = relationship(back_populates="deployment", order_by="Decision.id")
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))  # applied|approved|rejected|returned|revoked|amended|urgent
+    reason: Mapped[str] = mapped_column(Text, default="")
+    spec_sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    deployment: Mapped[Deployment] = relationship(back_populates="decisions")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id", ondelete="SET NULL"), default=None)
+    subject_reference: Mapped[str] = mapped_column(String(128))
+    watchlist: Mapped[str] = mapped_column(String(128))
+    score: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    track: Mapped[int | None] = mapped_column(Integer, default=None)
+    frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    case_ref: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    outcome: Mapped[str] = mapped_column(Text, default="")  # what the operator did after confirmation
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime] = mapped_column()
+    reviews: Mapped[list[Review]] = relationship(cascade="all, delete-orphan", order_by="Review.id")
+    evidence: Mapped[list[Evidence]] = relationship(cascade="all, delete-orphan")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("alert_id", "reviewer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))  # confirm|reject|inconclusive
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # crop|thumbnail
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext of a JPEG
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class ActivityCount(Base):
+    """What remains of faces that matched nothing: numbers, per deployment, camera and hour."""
+
+    __tablename__ = "activity_counts"
+    __table_args__ = (UniqueConstraint("deployment_id", "camera_id", "hour"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64), default="")
+    hour: Mapped[datetime] = mapped_column()
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    faces_seen: Mapped[int] = mapped_column(Integer, default=0)
+    tracks: Mapped[int] = mapped_column(Integer, default=0)
+    searches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained; database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    deployment_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[str] = mapped_column(String(128), default="")
+    outcome: Mapped[str] = mapped_column(String(16))  # ok|refused|error
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    __tablename__ = "audit_checkpoints"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class CameraReport(Base):
+    """A member of the public's report of an unregistered camera, waiting for moderation."""
+
+    __tablename__ = "camera_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # encrypted
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
