@@ -1,0 +1,47 @@
+"""Users and their API tokens (stored as SHA-256 hashes; shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..storage.models import User
+from .permissions import Refused, Role
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(session: Session, name: str, role: str) -> tuple[User, str]:
+    if not NAME.match(name):
+        raise Refused("user-name", "user names are 1-64 lowercase letters, digits, '.', '_' or '-'")
+    if role not in {r.value for r in Role} or role == Role.PUBLIC:
+        raise Refused("user-role", f"unknown role {role!r} (admin, authority, operator, reviewer, auditor, dpo)")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Refused("user-exists", f"a user named {name!r} already exists")
+    token = "ovt_" + secrets.token_urlsafe(32)
+    user = User(name=name, role=role, token_hash=hash_token(token))
+    session.add(user)
+    session.flush()
+    return user, token
+
+
+def user_by_name(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None or user.disabled:
+        raise Refused("unknown-user", f"no active user named {name!r}")
+    return user
+
+
+def user_by_token(session: Session, token: str) -> User:
+    user = session.scalar(select(User).where(User.token_hash == hash_token(token)))
+    if user is None or user.disabled:
+        raise Refused("token", "invalid or revoked token")
+    return user
