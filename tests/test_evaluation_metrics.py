@@ -24,7 +24,7 @@ from overt.evaluation.metrics import (
     group_rates,
     ratio_stats,
 )
-from overt.evaluation.pairs import genuine_pairs, impostor_pairs, make_pairs, score_set_from_pairs
+from overt.evaluation.pairs import _unrank, genuine_pairs, impostor_pairs, make_pairs, score_set_from_pairs
 
 # genuine 0.1 0.5 0.5 0.9 | impostor 0.2 0.5 0.7 ; the 0.5s sit exactly on a threshold
 SCORES = np.array([0.1, 0.5, 0.5, 0.9, 0.2, 0.5, 0.7])
@@ -299,6 +299,13 @@ def test_pairs_enumerate_and_sample_deterministically() -> None:
     assert np.bincount(groups_big[a][within]).tolist() == [5000, 5000, 5000]
     ss = score_set_from_pairs(np.zeros(len(pairs)), pairs, ids_big, groups_big)
     assert ss.group_names == ("0", "1", "2") and ss.subject_a is not None
+
+
+def test_pair_unranking_is_exact_for_huge_indices() -> None:
+    k = np.array([0, 1, 2, 10**12, 10**12 + 12_345, 2**52], dtype=np.int64)
+    i, j = _unrank(k)
+    assert (i < j).all() and (i >= 0).all()
+    assert (j * (j - 1) // 2 + i == k).all()
 
 
 def test_score_set_validation() -> None:

@@ -531,7 +531,11 @@ def _figures(variants: Mapping[str, Mapping[str, Any]], draw: Any, caption: str)
 
 def _det(name: str, m: Mapping[str, Any]) -> str:
     curves = {"overall": (m["curves"]["overall"]["fmr"], m["curves"]["overall"]["fnmr"])}
-    curves |= {g: (c["fmr"], c["fnmr"]) for g, c in m["curves"]["groups"].items()}
+    curves |= {  # a group without genuine or impostor pairs has no curve to draw
+        g: (c["fmr"], c["fnmr"])
+        for g, c in m["curves"]["groups"].items()
+        if any(v is not None for v in c["fmr"]) and any(v is not None for v in c["fnmr"])
+    }
     points = {"overall": (m["overall"]["fmr"], m["overall"]["fnmr"])}
     points |= {g: (v["fmr"], v["fnmr"]) for g, v in m["groups"].items()}
     return det_uri(curves, points, title=f"DET per group: {name}")
