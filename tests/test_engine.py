@@ -61,6 +61,7 @@ def test_large_images_are_detected_on_a_downscaled_copy(engine: FaceEngine, face
     assert working_scale(big.shape, settings) == pytest.approx(0.5)
     small_box = engine.detect(image)[0].box
     big_box = FaceEngine(EngineConfig(detection=settings)).detect(big)[0].box
+
     def centre(box):
         return np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
 

@@ -73,8 +73,9 @@ def analyse_paths(
                 on_result(result)
             yield result
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(config,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(config,)
+    ) as pool:
         for result in pool.map(_worker, items, chunksize=4):
             if on_result:
                 on_result(result)

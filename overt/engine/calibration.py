@@ -64,6 +64,4 @@ def find_calibration(model_id: str, search_dirs: list[Path] | None = None) -> Ca
         candidate = Path(folder) / f"{model_id}.json"
         if candidate.is_file():
             return read_calibration(candidate)
-    raise ModelError(
-        f"no calibration for model {model_id}: run `overt evaluate MANIFEST --calibrate` to make one"
-    )
+    raise ModelError(f"no calibration for model {model_id}: run `overt evaluate MANIFEST --calibrate` to make one")

@@ -104,8 +104,7 @@ class FaceEngine:
         if largest_only:
             faces = faces[:1]
         return [
-            AnalysedFace(face, self.assess(image, face), self.embed(image, face) if embed else None)
-            for face in faces
+            AnalysedFace(face, self.assess(image, face), self.embed(image, face) if embed else None) for face in faces
         ]
 
     def template(self, source: str | Path | bytes | np.ndarray) -> tuple[AnalysedFace, int]:

@@ -61,9 +61,13 @@ def assess(face: Face, chip: np.ndarray, limits: QualityLimits | None = None) ->
     parts = {
         "size": _ramp(inter_eye, limits.min_inter_eye / 2, limits.good_inter_eye),
         "sharpness": _ramp(sharpness, limits.min_sharpness / 4, limits.min_sharpness * 2),
-        "exposure": min(_ramp(brightness, limits.dark / 2, limits.dark * 1.4), _ramp(-brightness, -255, -limits.bright)),
-        "pose": min(_ramp(-abs(yaw), -limits.max_yaw * 1.5, -limits.max_yaw / 2),
-                    _ramp(-abs(roll), -limits.max_roll * 1.5, -limits.max_roll / 2)),
+        "exposure": min(
+            _ramp(brightness, limits.dark / 2, limits.dark * 1.4), _ramp(-brightness, -255, -limits.bright)
+        ),
+        "pose": min(
+            _ramp(-abs(yaw), -limits.max_yaw * 1.5, -limits.max_yaw / 2),
+            _ramp(-abs(roll), -limits.max_roll * 1.5, -limits.max_roll / 2),
+        ),
     }
     reasons = []
     if inter_eye < limits.min_inter_eye:

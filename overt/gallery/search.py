@@ -63,8 +63,16 @@ class GallerySearch:
             self._entries[key] = entry
             return entry
 
-    def search(self, session: Session, watchlists: list[Watchlist], query: np.ndarray, model: str, *,
-               threshold: float, top: int) -> list[Candidate]:
+    def search(
+        self,
+        session: Session,
+        watchlists: list[Watchlist],
+        query: np.ndarray,
+        model: str,
+        *,
+        threshold: float,
+        top: int,
+    ) -> list[Candidate]:
         """Best template per subject, at or above `threshold`, best first, at most `top`."""
         best: dict[int, Candidate] = {}
         for watchlist in watchlists:

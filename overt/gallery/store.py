@@ -36,8 +36,9 @@ def get_watchlist(session: Session, name: str) -> Watchlist:
     return watchlist
 
 
-def create_watchlist(session: Session, name: str, *, purpose: str, categories: list[str], owner: str,
-                     expires_at: datetime | None) -> Watchlist:
+def create_watchlist(
+    session: Session, name: str, *, purpose: str, categories: list[str], owner: str, expires_at: datetime | None
+) -> Watchlist:
     if session.scalar(select(Watchlist.id).where(Watchlist.name == name)) is not None:
         raise GalleryError(f"a watchlist named {name!r} already exists")
     watchlist = Watchlist(name=name, purpose=purpose, categories=categories, owner=owner, expires_at=expires_at)
@@ -54,21 +55,46 @@ def bump(session: Session, watchlist_id: int) -> None:
     session.execute(update(Watchlist).where(Watchlist.id == watchlist_id).values(revision=Watchlist.revision + 1))
 
 
-def add_subject(session: Session, keys: KeyRing, watchlist: Watchlist, reference: str, *, templates: list[NewTemplate],
-                added_by: str, category: str = "", legal_basis: str = "", image_source: str = "",
-                image_date: str = "", expires_at: datetime | None = None,
-                reference_jpeg: bytes | None = None) -> Subject:
-    if session.scalar(select(Subject.id).where(Subject.watchlist_id == watchlist.id,
-                                               Subject.reference == reference)) is not None:
+def add_subject(
+    session: Session,
+    keys: KeyRing,
+    watchlist: Watchlist,
+    reference: str,
+    *,
+    templates: list[NewTemplate],
+    added_by: str,
+    category: str = "",
+    legal_basis: str = "",
+    image_source: str = "",
+    image_date: str = "",
+    expires_at: datetime | None = None,
+    reference_jpeg: bytes | None = None,
+) -> Subject:
+    if (
+        session.scalar(select(Subject.id).where(Subject.watchlist_id == watchlist.id, Subject.reference == reference))
+        is not None
+    ):
         raise GalleryError(f"subject {reference!r} is already on watchlist {watchlist.name!r}")
-    subject = Subject(watchlist_id=watchlist.id, reference=reference, category=category, legal_basis=legal_basis,
-                      image_source=image_source, image_date=image_date, added_by=added_by, expires_at=expires_at)
+    subject = Subject(
+        watchlist_id=watchlist.id,
+        reference=reference,
+        category=category,
+        legal_basis=legal_basis,
+        image_source=image_source,
+        image_date=image_date,
+        added_by=added_by,
+        expires_at=expires_at,
+    )
     for new in templates:
-        subject.templates.append(Template(
-            model=new.embedding.model,
-            vector=keys.encrypt(new.embedding.vector.astype(np.float32).tobytes(), TEMPLATE_CONTEXT),
-            quality=new.quality, image_sha256=new.image_sha256, forced_reason=new.forced_reason,
-        ))
+        subject.templates.append(
+            Template(
+                model=new.embedding.model,
+                vector=keys.encrypt(new.embedding.vector.astype(np.float32).tobytes(), TEMPLATE_CONTEXT),
+                quality=new.quality,
+                image_sha256=new.image_sha256,
+                forced_reason=new.forced_reason,
+            )
+        )
     if reference_jpeg is not None:
         subject.image = ReferenceImage(data=keys.encrypt(reference_jpeg, IMAGE_CONTEXT))
     session.add(subject)
@@ -77,23 +103,26 @@ def add_subject(session: Session, keys: KeyRing, watchlist: Watchlist, reference
     return subject
 
 
-def remove_subject(session: Session, watchlist: Watchlist, reference: str) -> int:
-    subject = session.scalar(select(Subject).where(Subject.watchlist_id == watchlist.id,
-                                                   Subject.reference == reference))
+def remove_subject(session: Session, watchlist: Watchlist, reference: str) -> tuple[int, int]:
+    """Delete a subject with its templates and image; returns (subject id, templates deleted)."""
+    subject = session.scalar(
+        select(Subject).where(Subject.watchlist_id == watchlist.id, Subject.reference == reference)
+    )
     if subject is None:
         raise GalleryError(f"no subject {reference!r} on watchlist {watchlist.name!r}")
-    subject_id = subject.id
+    subject_id, templates = subject.id, len(subject.templates)
     session.delete(subject)
     bump(session, watchlist.id)
-    return subject_id
+    return subject_id, templates
 
 
 def decrypt_vector(keys: KeyRing, blob: bytes) -> np.ndarray:
     return np.frombuffer(keys.decrypt(blob, TEMPLATE_CONTEXT), dtype=np.float32)
 
 
-def load_templates(session: Session, keys: KeyRing, watchlist_id: int, model: str
-                   ) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[int, str]]]:
+def load_templates(
+    session: Session, keys: KeyRing, watchlist_id: int, model: str
+) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[int, str]]]:
     """(template ids, vectors, template id -> (subject id, reference)) for one watchlist and model."""
     rows = session.execute(
         select(Template.id, Template.vector, Subject.id, Subject.reference)

@@ -24,18 +24,32 @@ def get(session: Session, deployment_id: int) -> Deployment:
 
 
 def _decide(session: Session, deployment: Deployment, actor: str, decision: str, reason: str, now: datetime) -> None:
-    session.add(Decision(deployment_id=deployment.id, actor=actor, decision=decision, reason=reason,
-                         spec_sha256=deployment.spec_sha256, at=now))
+    session.add(
+        Decision(
+            deployment_id=deployment.id,
+            actor=actor,
+            decision=decision,
+            reason=reason,
+            spec_sha256=deployment.spec_sha256,
+            at=now,
+        )
+    )
 
 
 def apply(session: Session, spec: DeploymentSpec, applicant: str, now: datetime) -> Deployment:
+    if spec.authority == applicant:
+        raise Refused("own-application", "an applicant cannot be the authority asked")
     authority = session.scalar(select(User).where(User.name == spec.authority))
     if authority is None or authority.role != Role.AUTHORITY:
         raise Refused("authority", f"{spec.authority!r} is not an authority user")
-    if spec.authority == applicant:
-        raise Refused("own-application", "an applicant cannot be the authority asked")
-    deployment = Deployment(name=spec.name, spec=spec.canonical(), spec_sha256=spec.sha256(), status="pending",
-                            applicant=applicant, created_at=now)
+    deployment = Deployment(
+        name=spec.name,
+        spec=spec.canonical(),
+        spec_sha256=spec.sha256(),
+        status="pending",
+        applicant=applicant,
+        created_at=now,
+    )
     session.add(deployment)
     session.flush()
     _decide(session, deployment, applicant, "applied", "", now)

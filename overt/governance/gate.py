@@ -48,8 +48,10 @@ def in_force(deployment: Deployment, now: datetime) -> None:
     if status != "approved":
         raise Refused("not-approved", f"deployment {deployment.id} is {status}, not approved")
     if deployment.approval_expires_at is not None and now >= deployment.approval_expires_at:
-        raise Refused("approval-expired", f"deployment {deployment.id}'s approval expired at "
-                                          f"{deployment.approval_expires_at:%Y-%m-%d %H:%M}Z")
+        raise Refused(
+            "approval-expired",
+            f"deployment {deployment.id}'s approval expired at {deployment.approval_expires_at:%Y-%m-%d %H:%M}Z",
+        )
 
 
 def check(deployment: Deployment, scope: Scope, now: datetime, calibrated_threshold: float) -> None:
@@ -70,12 +72,18 @@ def check(deployment: Deployment, scope: Scope, now: datetime, calibrated_thresh
             raise Refused("watchlist", f"watchlist {name!r} is not in deployment {deployment.id}")
     for name, size in zip(scope.watchlists, scope.watchlist_sizes, strict=False):
         if size + scope.adding > spec["max_watchlist_size"]:
-            raise Refused("watchlist-size", f"watchlist {name!r} would hold {size + scope.adding} subjects; "
-                                            f"the deployment allows {spec['max_watchlist_size']}")
+            raise Refused(
+                "watchlist-size",
+                f"watchlist {name!r} would hold {size + scope.adding} subjects; "
+                f"the deployment allows {spec['max_watchlist_size']}",
+            )
     if scope.category is not None and scope.category not in spec["categories"]:
         raise Refused("category", f"subject category {scope.category!r} is not allowed by deployment {deployment.id}")
     if scope.threshold is not None and scope.threshold < effective_threshold(deployment, calibrated_threshold):
-        raise Refused("threshold", f"threshold {scope.threshold} is below the approved "
-                                   f"{effective_threshold(deployment, calibrated_threshold):.4f}")
+        raise Refused(
+            "threshold",
+            f"threshold {scope.threshold} is below the approved "
+            f"{effective_threshold(deployment, calibrated_threshold):.4f}",
+        )
     if spec["mode"] == "retrospective" and scope.operation == "identify" and not scope.case:
         raise Refused("case", "a retrospective search needs a case reference (--case REF)")

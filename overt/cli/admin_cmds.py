@@ -1,0 +1,106 @@
+"""init, user, keys, retention, audit: running the installation."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .context import acting, overt
+from .output import EXIT_INTEGRITY, console, fail, print_json
+
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+
+user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+retention_app = typer.Typer(help="Deleting what has outlived its retention.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+def init(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Create the data directory, its keys and database, and the `admin` user."""
+    info = overt(ctx).system.init()
+    if as_json:
+        print_json(info)
+        return
+    console.print(f"Overt data directory: [bold]{info['home']}[/bold]  (database {info['database']})")
+    if info["admin_token"]:
+        console.print(f"admin API token (shown once): [bold]{info['admin_token']}[/bold]")
+    else:
+        console.print("already initialised")
+
+
+@user_app.command("add")
+def user_add(ctx: typer.Context, name: str, role: str = typer.Option(..., "--role"), as_json: bool = JsonOpt) -> None:
+    """Create a user; prints the API token once."""
+    token = overt(ctx).system.add_user(acting(ctx), name, role)
+    if as_json:
+        print_json({"name": name, "role": role, "token": token})
+    else:
+        console.print(f"user [bold]{name}[/bold] ({role}); API token (shown once): {token}")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    users = overt(ctx).system.users(acting(ctx))
+    if as_json:
+        print_json(users)
+        return
+    table = Table("name", "role", "created")
+    for u in users:
+        table.add_row(u["name"], u["role"], u["created"][:19])
+    console.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Re-encrypt every template and image under a new key."""
+    counts = overt(ctx).system.rotate_key(acting(ctx))
+    if as_json:
+        print_json(counts)
+    else:
+        console.print(f"re-encrypted {counts['templates']} templates and {counts['images']} images under a new key")
+
+
+@retention_app.command("run")
+def retention_run(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Purge expired alerts, evidence, subjects, watchlists and lapsed urgent deployments' products."""
+    counts = overt(ctx).system.retention(acting(ctx))
+    if as_json:
+        print_json(counts)
+    else:
+        console.print("deleted: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """Check the hash chain and signed checkpoints; exits non-zero and names the first bad record."""
+    result = overt(ctx).system.verify_audit(acting(ctx))
+    data = asdict(result)
+    if as_json:
+        print_json(data)
+    elif result.ok:
+        console.print(f"[green]audit log intact[/green]: {data['records']} records, {data['checkpoints']} checkpoints")
+    if not result.ok:
+        fail(f"audit log FAILED verification at record {result.first_bad_seq}: {result.problem}", EXIT_INTEGRITY)
+
+
+@audit_app.command("export")
+def audit_export(
+    ctx: typer.Context, out: Path | None = typer.Option(None, "--out", help="File (default stdout).")
+) -> None:
+    """Write the audit log as JSON lines."""
+    result = overt(ctx).system.export_audit(acting(ctx), out if out is not None else sys.stdout)
+    if out is not None:
+        console.print(f"wrote {result.records} records (to seq {result.last_seq}) to {out}; sha256 {result.sha256}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.add_typer(user_app, name="user")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(audit_app, name="audit")

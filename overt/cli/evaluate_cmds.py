@@ -1,0 +1,112 @@
+"""evaluate: accuracy and demographic audits, with plots, of our engine or any vendor's scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..services.evaluation import EvaluationRequest
+from .context import overt
+from .output import console, fail, print_json
+
+MODES = ("scores", "classifier")
+
+
+def _by(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+def _summary(result: dict) -> None:
+    overall, diffs = result["overall"], result["differentials"]
+    table = Table("measure", "value")
+    for key in ("threshold", "fmr", "fnmr", "eer"):
+        value = overall.get(key)
+        table.add_row(key, "n/a" if value is None else f"{value:.4g}")
+    for key in ("fmr_max_min", "fnmr_max_min", "fmr_max_geomean", "fnmr_max_geomean"):
+        value = diffs.get(key)
+        table.add_row(key, "undefined (a zero rate)" if value is None else f"{value:.3g}")
+    console.print(table)
+    console.print(f"report: [bold]{result['report']}[/bold]   metrics: {result['metrics']}")
+
+
+def evaluate(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        ...,
+        metavar="MANIFEST | scores FILE | classifier PRED",
+        help="A manifest CSV (path,identity,<labels>), or 'scores' / 'classifier'.",
+    ),
+    file: Path | None = typer.Argument(None, help="With 'scores': the score CSV; with 'classifier': PRED.csv."),
+    by: str = typer.Option("", "--by", help="Label columns defining groups, e.g. gender,ethnicity."),
+    out: Path = typer.Option(Path("evaluation"), "--out", help="Folder for report.html and metrics.json."),
+    truth: Path | None = typer.Option(None, "--truth", help="With 'classifier': TRUTH.csv."),
+    root: Path | None = typer.Option(None, "--root", help="Folder the manifest's paths are relative to."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Evaluate at this threshold."),
+    target_fmr: float = typer.Option(0.01, "--target-fmr", help="FMR every group must meet when calibrating."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Write the worst-group calibration for this model."),
+    impostor_limit: int = typer.Option(2_000_000, "--impostor-limit", help="Sample impostor pairs above this."),
+    seed: int = typer.Option(0, "--seed"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of identities for intervals (0: none)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Error rates per group (FMR, FNMR, FTA, DET, EER, differentials with intervals) and a self-contained report."""
+    service = overt(ctx).evaluation
+    columns = _by(by)
+    if target in MODES:
+        if file is None:
+            fail(f"evaluate {target} needs a file", 2)
+        if target == "scores":
+            result = service.evaluate_scores(
+                file,
+                out,
+                columns,
+                threshold=threshold,
+                target_fmr=None if threshold is not None else target_fmr,
+                seed=seed,
+                n_bootstrap=bootstrap,
+            )
+        else:
+            if truth is None or not columns:
+                fail("evaluate classifier needs --truth TRUTH.csv and --by COLS", 2)
+            result = service.evaluate_classifier(file, truth, out, columns)
+            print_json(result) if as_json else console.print(f"report: [bold]{result['report']}[/bold]")
+            return
+    else:
+        manifest = Path(target)
+        if not manifest.is_file():
+            fail(f"{manifest}: no such manifest")
+        request = EvaluationRequest(
+            manifest, out, columns, root, threshold, target_fmr, impostor_limit, seed, bootstrap, calibrate
+        )
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task("embedding", total=len(manifest.read_text().splitlines()) - 1)
+            boot = bar.add_task("bootstrap", total=None, visible=False)
+
+            def resampled(done: int, total: int) -> None:
+                bar.update(boot, completed=done, total=total, visible=True)
+
+            result = service.evaluate_engine(request, on_image=lambda: bar.advance(task), progress=resampled)
+    if as_json:
+        print_json(result)
+    else:
+        _summary(result)
+        if "calibration" in result:
+            c = result["calibration"]
+            console.print(
+                f"calibration written: {c['path']} (threshold {c['threshold']:.4f}, decided by {c['limiting_group']})"
+            )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)

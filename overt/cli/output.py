@@ -1,0 +1,30 @@
+"""How every command reports: a Rich table for people, `--json` for scripts, one line on failure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_FACE = 3
+EXIT_BAD_IMAGE = 4
+EXIT_REFUSED = 5
+EXIT_INTEGRITY = 6
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)

@@ -1,0 +1,137 @@
+"""The service layer: the one road every operation travels (who acts → gate → operation → audit).
+
+API routes, CLI commands, stream workers and the console call these services and nothing below them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from ..audit import AuditLog, load_or_create_signing_key
+from ..audit.events import EVENTS
+from ..config import Settings
+from ..engine import EngineError
+from ..gallery.crypto import EncryptionKeyError, KeyRing
+from ..gallery.search import GallerySearch
+from ..gallery.store import GalleryError
+from ..governance.permissions import Refused
+from ..governance.spec import SpecError
+from ..governance.users import user_by_name, user_by_token
+from ..storage.db import Database
+from .alerts import AlertService
+from .cameras import CameraService
+from .core import PUBLIC, Actor, operate
+from .deployments import DeploymentService
+from .evaluation import EvaluationService
+from .gallery import GalleryService
+from .lab import LabService
+from .system import SystemService
+
+
+class NotInitialised(Exception):
+    """The data directory has no database yet."""
+
+
+class Overt:
+    """One installation: its settings and the services over them, created lazily."""
+
+    domain_errors: tuple[type[Exception], ...] = (GalleryError, EngineError, SpecError, EncryptionKeyError)
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    # --- the rooms below, opened on first use -------------------------------------------------
+    @cached_property
+    def db(self) -> Database:
+        db = Database(self.settings.db_url)
+        if not db.is_initialised():
+            raise NotInitialised(f"no Overt database at {self.settings.db_url} (run `overt init`)")
+        return db
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        return KeyRing.load(self.settings.keys_dir, self.settings.key)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        key = load_or_create_signing_key(self.settings.keys_dir)
+        return AuditLog(self.db, key, checkpoint_file=self.settings.home / "audit" / "checkpoints.jsonl")
+
+    @cached_property
+    def search_index(self) -> GallerySearch:
+        return GallerySearch(self.keys)
+
+    def calibrated_threshold(self) -> float:
+        return self.lab.engine.calibration().threshold
+
+    # --- audit ------------------------------------------------------------------------------
+    def record(
+        self,
+        session: Any,
+        event: str,
+        *,
+        actor: str,
+        outcome: str = "ok",
+        deployment_id: int | None = None,
+        object_type: str = "",
+        object_id: str = "",
+        **fields: Any,
+    ) -> None:
+        self.audit.append(
+            session,
+            EVENTS[event](**fields),
+            actor=actor,
+            outcome=outcome,
+            deployment_id=deployment_id,
+            object_type=object_type,
+            object_id=object_id,
+        )
+
+    def record_separately(self, event: str, **kwargs: Any) -> None:
+        """Record in a transaction of its own (refusals and failures, whose operation rolled back)."""
+        with self.db.session() as session:
+            self.record(session, event, **kwargs)
+
+    # --- who acts ----------------------------------------------------------------------------
+    def actor(self, name: str | None = None) -> Actor:
+        with self.db.session() as session:
+            user = user_by_name(session, name or self.settings.user)
+            return Actor(user.name, user.role)
+
+    def authenticate(self, token: str) -> Actor:
+        with self.db.session() as session:
+            user = user_by_token(session, token)
+            return Actor(user.name, user.role)
+
+    # --- the services ------------------------------------------------------------------------
+    @cached_property
+    def lab(self) -> LabService:
+        return LabService(self.settings)
+
+    @cached_property
+    def evaluation(self) -> EvaluationService:
+        return EvaluationService(self.settings, lambda: self.lab.engine.calibration())
+
+    @cached_property
+    def system(self) -> SystemService:
+        return SystemService(self)
+
+    @cached_property
+    def deployments(self) -> DeploymentService:
+        return DeploymentService(self)
+
+    @cached_property
+    def gallery(self) -> GalleryService:
+        return GalleryService(self)
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        return AlertService(self)
+
+    @cached_property
+    def cameras(self) -> CameraService:
+        return CameraService(self)
+
+
+__all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

@@ -1,0 +1,200 @@
+"""Candidate alerts and their review: nothing is actionable until the required reviewers agree."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ..gallery.search import Candidate
+from ..governance import review as review_rules
+from ..governance.deployments import get as get_deployment
+from ..governance.permissions import Refused
+from ..storage.models import Alert, Evidence
+from .core import Actor, Operation, operate
+
+if TYPE_CHECKING:
+    from . import Overt
+
+EVIDENCE_CONTEXT = "evidence"
+
+
+class AlertService:
+    def __init__(self, overt: Overt) -> None:
+        self.overt = overt
+
+    def raise_for(
+        self,
+        op: Operation,
+        candidates: list[Candidate],
+        threshold: float,
+        *,
+        case_ref: str = "",
+        camera: str | None = None,
+        track: int | None = None,
+        frame: int | None = None,
+        evidence: dict[str, bytes] | None = None,
+    ) -> list[int]:
+        """Inside a gated operation: one pending alert per candidate, evidence encrypted with its retention."""
+        assert op.deployment is not None
+        retention = op.deployment.spec["retention_days"]
+        ids = []
+        for candidate in candidates:
+            alert = Alert(
+                deployment_id=op.deployment.id,
+                camera_id=camera,
+                subject_id=candidate.subject_id,
+                subject_reference=candidate.subject,
+                watchlist=candidate.watchlist,
+                score=candidate.score,
+                threshold=threshold,
+                track=track,
+                frame=frame,
+                case_ref=case_ref,
+                created_at=op.at,
+                expires_at=op.at + timedelta(days=retention["alerts"]),
+            )
+            for kind, jpeg in (evidence or {}).items():
+                alert.evidence.append(
+                    Evidence(
+                        kind=kind,
+                        data=self.overt.keys.encrypt(jpeg, EVIDENCE_CONTEXT),
+                        expires_at=op.at + timedelta(days=retention["evidence"]),
+                    )
+                )
+            op.session.add(alert)
+            op.session.flush()
+            op.record(
+                "alert.raise",
+                object_type="alert",
+                object_id=alert.id,
+                alert_id=alert.id,
+                camera=camera or "",
+                subject_id=candidate.subject_id,
+                score=round(candidate.score, 4),
+                threshold=threshold,
+                track=track,
+            )
+            ids.append(alert.id)
+        return ids
+
+    @staticmethod
+    def _describe(alert: Alert, actor: Actor, required: int) -> dict[str, Any]:
+        """Reviewers see how many have decided, never what, until the alert is final (blind review)."""
+        final = alert.status != "pending"
+        mine = next((r.decision for r in alert.reviews if r.reviewer == actor.name), None)
+        return {
+            "id": alert.id,
+            "deployment": alert.deployment_id,
+            "camera": alert.camera_id,
+            "subject": alert.subject_reference,
+            "watchlist": alert.watchlist,
+            "score": round(alert.score, 4),
+            "threshold": alert.threshold,
+            "track": alert.track,
+            "frame": alert.frame,
+            "case": alert.case_ref,
+            "status": alert.status,
+            "time": alert.created_at.isoformat(),
+            "reviews": len(alert.reviews),
+            "reviews_required": required,
+            "my_decision": mine,
+            "outcome": alert.outcome,
+            "decisions": [
+                {"reviewer": r.reviewer, "decision": r.decision, "note": r.note, "at": r.at.isoformat()}
+                for r in alert.reviews
+            ]
+            if final
+            else None,
+            "actionable": alert.status == "confirmed",
+        }
+
+    def list(
+        self, actor: Actor, *, status: str | None = None, deployment_id: int | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        with operate(self.overt, actor, "alert.read") as op:
+            query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+            if status:
+                query = query.where(Alert.status == status)
+            if deployment_id is not None:
+                query = query.where(Alert.deployment_id == deployment_id)
+            alerts = list(op.session.scalars(query))
+            return [self._describe(a, actor, self._required(op, a)) for a in alerts]
+
+    @staticmethod
+    def _required(op: Operation, alert: Alert) -> int:
+        return int(get_deployment(op.session, alert.deployment_id).spec.get("reviewers_required", 2))
+
+    def _get(self, op: Operation, alert_id: int) -> Alert:
+        alert = op.session.get(Alert, alert_id)
+        if alert is None:
+            raise Refused("unknown-alert", f"no alert {alert_id}")
+        return alert
+
+    def review(self, actor: Actor, alert_id: int, decision: str, note: str = "") -> dict[str, Any]:
+        with operate(self.overt, actor, "alert.review") as op:
+            alert = self._get(op, alert_id)
+            op.deployment = None
+            required = self._required(op, alert)
+            final = review_rules.decide(alert, actor.name, decision, note, required, op.at)
+            op.session.flush()
+            self.overt.record(
+                op.session,
+                "review.decide",
+                actor=actor.name,
+                deployment_id=alert.deployment_id,
+                object_type="alert",
+                object_id=str(alert.id),
+                alert_id=alert.id,
+                decision=decision,
+            )
+            if final:
+                self.overt.record(
+                    op.session,
+                    f"alert.{final}",
+                    actor=actor.name,
+                    deployment_id=alert.deployment_id,
+                    object_type="alert",
+                    object_id=str(alert.id),
+                    alert_id=alert.id,
+                    reviews=len(alert.reviews),
+                )
+            return self._describe(alert, actor, required)
+
+    def record_outcome(self, actor: Actor, alert_id: int, outcome: str) -> None:
+        with operate(self.overt, actor, "alert.outcome") as op:
+            alert = self._get(op, alert_id)
+            if alert.status != "confirmed":
+                raise Refused(
+                    "not-confirmed", f"alert {alert_id} is {alert.status}: only confirmed alerts lead to action"
+                )
+            alert.outcome = outcome
+            self.overt.record(
+                op.session,
+                "alert.outcome",
+                actor=actor.name,
+                deployment_id=alert.deployment_id,
+                object_type="alert",
+                object_id=str(alert.id),
+                alert_id=alert.id,
+                action_taken=outcome,
+            )
+
+    def evidence(self, actor: Actor, alert_id: int, kind: str) -> bytes:
+        with operate(self.overt, actor, "evidence.read") as op:
+            alert = self._get(op, alert_id)
+            item = next((e for e in alert.evidence if e.kind == kind), None)
+            if item is None:
+                raise Refused("no-evidence", f"alert {alert_id} has no {kind} (expired or never kept)")
+            self.overt.record(
+                op.session,
+                "evidence.view",
+                actor=actor.name,
+                deployment_id=alert.deployment_id,
+                object_type="alert",
+                object_id=str(alert.id),
+                alert_id=alert.id,
+                kind=kind,
+            )
+            return self.overt.keys.decrypt(item.data, EVIDENCE_CONTEXT)

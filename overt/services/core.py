@@ -1,0 +1,106 @@
+"""The spine's mechanics: who acts, the transaction, the gate, and the audit record, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from ..governance import deployments as deployment_rules
+from ..governance.gate import Scope, check
+from ..governance.permissions import Refused, check_permission
+from ..storage.models import Deployment
+
+if TYPE_CHECKING:
+    from . import Overt
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a named user with one role (the public is `Actor("public", "public")`)."""
+
+    name: str
+    role: str
+
+
+PUBLIC = Actor("public", "public")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Operation:
+    """Handed to the body of a gated operation: its transaction, its deployment, and its audit."""
+
+    overt: Overt
+    session: Session
+    actor: Actor
+    action: str
+    deployment: Deployment | None
+    at: datetime
+    recorded: list[str] = field(default_factory=list)
+
+    def record(self, event: str, *, object_type: str = "", object_id: Any = "", **fields: Any) -> None:
+        self.overt.record(
+            self.session,
+            event,
+            actor=self.actor.name,
+            deployment_id=self.deployment.id if self.deployment else None,
+            object_type=object_type,
+            object_id=str(object_id),
+            **fields,
+        )
+        self.recorded.append(event)
+
+
+class OperationFailed(Exception):
+    """A domain error inside an operation (bad input, duplicate, no face); audited, then re-raised."""
+
+
+@contextmanager
+def operate(
+    overt: Overt, actor: Actor, action: str, *, deployment_id: int | None = None, scope: Scope | None = None
+) -> Iterator[Operation]:
+    """Check the role and (if a deployment is named) the gate, run the body, audit; all or nothing.
+
+    A refusal or a failure rolls the operation back and is itself recorded in its own transaction,
+    so the log shows what was attempted as well as what was done.
+    """
+    at = now()
+    try:
+        with overt.db.session() as session:
+            check_permission(actor.role, action)
+            deployment = None
+            if deployment_id is not None:
+                deployment = deployment_rules.get(session, deployment_id)
+                if scope is not None:
+                    check(deployment, scope, at, overt.calibrated_threshold())
+            op = Operation(overt, session, actor, action, deployment, at)
+            yield op
+    except Refused as exc:
+        overt.record_separately(
+            "gate.refused",
+            actor=actor.name,
+            deployment_id=deployment_id,
+            outcome="refused",
+            operation=action,
+            rule=exc.rule,
+            reason=exc.message,
+        )
+        raise
+    except overt.domain_errors as exc:
+        overt.record_separately(
+            "operation.failed",
+            actor=actor.name,
+            deployment_id=deployment_id,
+            outcome="error",
+            operation=action,
+            error=str(exc)[:500],
+        )
+        raise

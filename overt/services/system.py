@@ -1,0 +1,165 @@
+"""Installation-wide operations: init, users, key rotation, retention, audit verification and export."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
+from ..gallery.crypto import KEY_FILE, NEXT_KEY_FILE, KeyRing, new_key, write_key_file
+from ..gallery.store import bump, reencrypt_all
+from ..governance import deployments as deployment_rules
+from ..governance.users import create_user
+from ..storage.db import Database
+from ..storage.models import Alert, Deployment, Evidence, Subject, User, Watchlist
+from .core import Actor, now, operate
+
+if TYPE_CHECKING:
+    from . import Overt
+
+
+def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
+    """Everything a deployment produced (alerts and their evidence and reviews)."""
+    evidence = session.execute(
+        delete(Evidence).where(Evidence.alert_id.in_(select(Alert.id).where(Alert.deployment_id == deployment_id)))
+    ).rowcount
+    alerts = 0
+    for alert in session.scalars(select(Alert).where(Alert.deployment_id == deployment_id)):
+        session.delete(alert)
+        alerts += 1
+    return {"alerts": alerts, "evidence": evidence}
+
+
+class SystemService:
+    def __init__(self, overt: Overt) -> None:
+        self.overt = overt
+
+    def init(self) -> dict[str, Any]:
+        """Create the data directory, keys, schema and the `admin` user (idempotent; the token shows once)."""
+        settings = self.overt.settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(settings.home, 0o700)
+        created_key = False
+        if not settings.key and not (settings.keys_dir / KEY_FILE).exists():
+            write_key_file(settings.keys_dir / KEY_FILE, new_key())
+            created_key = True
+        load_or_create_signing_key(settings.keys_dir)
+        db = Database(settings.db_url)
+        db.migrate()
+        self.overt.__dict__["db"] = db
+        token = None
+        with db.session() as session:
+            if session.scalar(select(User.id).where(User.name == "admin")) is None:
+                _, token = create_user(session, "admin", "admin")
+                self.overt.record(session, "init", actor="admin", home=str(settings.home), created_key=created_key)
+        return {
+            "home": str(settings.home),
+            "database": settings.db_url.split("@")[-1],
+            "admin_token": token,
+            "created_key": created_key,
+        }
+
+    def add_user(self, actor: Actor, name: str, role: str) -> str:
+        with operate(self.overt, actor, "user.manage") as op:
+            user, token = create_user(op.session, name, role)
+            op.record("user.create", object_type="user", object_id=user.name, user=user.name, role=role)
+        return token
+
+    def users(self, actor: Actor) -> list[dict]:
+        with operate(self.overt, actor, "user.manage") as op:
+            return [
+                {"name": u.name, "role": u.role, "created": u.created_at.isoformat(), "disabled": u.disabled}
+                for u in op.session.scalars(select(User).order_by(User.name))
+            ]
+
+    def rotate_key(self, actor: Actor) -> dict[str, int]:
+        """Re-encrypt everything under a new key; a crash half-way leaves both keys readable (by key id)."""
+        settings = self.overt.settings
+        if settings.key:
+            raise OSError("the key comes from OVERT_KEY: rotate it where it is kept")
+        old = self.overt.keys
+        fresh = new_key()
+        write_key_file(settings.keys_dir / NEXT_KEY_FILE, fresh)
+        new = KeyRing(fresh, [old.current])
+        with operate(self.overt, actor, "key.rotate") as op:
+            counts = reencrypt_all(op.session, old, new)
+            for watchlist_id in op.session.scalars(select(Watchlist.id)):
+                bump(op.session, watchlist_id)
+            op.record("key.rotate", old_key=old.current_id, new_key=new.current_id, reencrypted=counts)
+        os.replace(settings.keys_dir / NEXT_KEY_FILE, settings.keys_dir / KEY_FILE)
+        self.overt.__dict__.pop("keys", None)
+        self.overt.__dict__.pop("search_index", None)
+        return counts
+
+    def retention(self, actor: Actor, at: datetime | None = None) -> dict[str, int]:
+        """Delete what has outlived its retention; lapsed urgent deployments lose everything they produced."""
+        at = at or now()
+        counts = {"alerts": 0, "evidence": 0, "subjects": 0, "watchlists": 0, "lapsed_deployments": 0}
+        with operate(self.overt, actor, "retention.run") as op:
+            session = op.session
+            counts["evidence"] += session.execute(delete(Evidence).where(Evidence.expires_at <= at)).rowcount
+            for alert in session.scalars(select(Alert).where(Alert.expires_at <= at)):
+                session.delete(alert)
+                counts["alerts"] += 1
+            for subject in session.scalars(select(Subject).where(Subject.expires_at <= at)):
+                bump(session, subject.watchlist_id)
+                session.delete(subject)
+                counts["subjects"] += 1
+            for watchlist in session.scalars(select(Watchlist).where(Watchlist.expires_at <= at)):
+                session.delete(watchlist)
+                counts["watchlists"] += 1
+            for deployment in session.scalars(select(Deployment).where(Deployment.urgent_started_at.is_not(None))):
+                if deployment_rules.urgent_lapsed(deployment, at):
+                    removed = delete_products(session, deployment.id)
+                    if deployment.status == "urgent":
+                        deployment.status = "lapsed"
+                    deployment.urgent_started_at = None
+                    counts["lapsed_deployments"] += 1
+                    counts["alerts"] += removed["alerts"]
+                    counts["evidence"] += removed["evidence"]
+                    op.session.flush()
+                    self.overt.record(
+                        session,
+                        "deployment.urgent_lapsed",
+                        actor=actor.name,
+                        deployment_id=deployment.id,
+                        deleted=removed,
+                    )
+            op.record("retention.purge", deleted=counts)
+        self.vacuum()
+        return counts
+
+    def vacuum(self) -> None:
+        """SQLite keeps deleted pages in the file: secure_delete zeroes them, VACUUM gives them back."""
+        db = self.overt.db
+        if db.is_sqlite:
+            with db.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                conn.execute(text("VACUUM"))
+
+    def verify_audit(self, actor: Actor) -> VerifyResult:
+        """Verify first, then record the verdict (so a tampered log is reported, not extended silently)."""
+        with operate(self.overt, actor, "audit.read") as op:
+            audit = self.overt.audit
+            result = verify_chain(self.overt.db, audit.public_key, audit.checkpoint_file)
+            op.record("audit.verify", ok=result.ok, records=result.records, first_bad_seq=result.first_bad_seq)
+        return result
+
+    def export_audit(self, actor: Actor, out: Path | TextIO, since_seq: int | None = None) -> ExportResult:
+        with operate(self.overt, actor, "audit.read") as op:
+            result = self.overt.audit.export(out, since_seq)
+            op.record(
+                "audit.export",
+                destination=str(out) if isinstance(out, Path) else "stream",
+                since_seq=since_seq,
+                records=result.records,
+                last_seq=result.last_seq,
+                sha256=result.sha256,
+            )
+        return result
