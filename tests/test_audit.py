@@ -32,7 +32,7 @@ from overt.audit import (
     load_public_key,
     verify_chain,
 )
-from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, is_simple_type
+from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, _register, is_simple_type
 from overt.audit.keys import KEY_FILE, PUBLIC_FILE, key_id
 from overt.audit.log import ZERO_HASH, canonical_json, chain_payload, checkpoint_message, record_hash
 from overt.storage.db import Database
@@ -101,6 +101,20 @@ def test_every_event_serialises_to_canonical_json() -> None:
             else:
                 values[f.name] = SAMPLE[args[0] if args else hint]
         assert json.loads(canonical_json(cls(**values).details())).keys() == values.keys()
+
+
+def test_events_cannot_shadow_the_records_columns() -> None:
+    with pytest.raises(TypeError, match="column of the audit record"):
+
+        @_register
+        @dataclass(frozen=True, kw_only=True)
+        class Shadowing(Event):
+            """Would put a second `outcome` in the record."""
+
+            name = "test.shadowing"
+            outcome: str
+
+    assert "test.shadowing" not in EVENTS
 
 
 def test_payloads_refuse_arrays_and_bytes() -> None:
@@ -379,9 +393,7 @@ def failure(db: Database, key: SigningKey, checkpoints: Path | None) -> tuple[in
 def test_modified_detail_is_named(sqlite_log, key: SigningKey, checkpoints: Path) -> None:
     db, path = sqlite_log
     with attacker(path) as conn:
-        conn.execute(
-            "UPDATE audit_log SET details = replace(details, 'attempt 6', 'attempt 9') WHERE seq = 7"
-        )
+        conn.execute("UPDATE audit_log SET details = replace(details, 'attempt 6', 'attempt 9') WHERE seq = 7")
     seq, problem = failure(db, key, checkpoints)
     assert seq == 7 and "modified" in problem
 
@@ -463,9 +475,9 @@ def test_deleted_database_checkpoint_is_caught(sqlite_log, key: SigningKey, chec
 def test_forged_checkpoints_are_caught(sqlite_log, key: SigningKey, checkpoints: Path) -> None:
     db, path = sqlite_log
     with attacker(path) as conn:
-        conn.execute(
-            "UPDATE audit_checkpoints SET signature = replace(signature, substr(signature, 1, 1), 'f')"
-        )
+        (signature,) = conn.execute("SELECT signature FROM audit_checkpoints WHERE seq = 10").fetchone()
+        altered = ("1" if signature[0] == "0" else "0") + signature[1:]
+        conn.execute("UPDATE audit_checkpoints SET signature = ? WHERE seq = 10", (altered,))
     seq, problem = failure(db, key, checkpoints)
     assert seq == 10 and "invalid signature" in problem
 

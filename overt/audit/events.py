@@ -18,6 +18,22 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 SCALARS: tuple[type, ...] = (str, int, float, bool, type(None), datetime)
+# The record's own columns: a field with one of these names would be ambiguous in `details`, and helpers
+# that take `actor=..., outcome=..., **fields` would silently swallow it.
+RESERVED = frozenset(
+    {
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "deployment_id",
+        "object_type",
+        "object_id",
+        "outcome",
+        "details",
+        "hash",
+    }
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +74,8 @@ def _register(cls: E) -> E:
         raise TypeError(f"event {cls.__name__} needs a docstring saying what happened")
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
+        if f.name in RESERVED:
+            raise TypeError(f"event {cls.name}: field {f.name} is a column of the audit record itself")
         if not is_simple_type(hints[f.name]):
             raise TypeError(f"event {cls.name}: field {f.name} has type {hints[f.name]!r}, not a simple type")
     EVENTS[cls.name] = cls
@@ -479,11 +497,11 @@ class AlertInconclusive(_AlertFinal):
 @_register
 @dataclass(frozen=True, kw_only=True)
 class AlertOutcome(Event):
-    """The operator recorded what happened after confirmed alert `alert_id`: `outcome`, in their words."""
+    """What the operator did after confirmed alert `alert_id`: `action_taken`, in their own words."""
 
     name = "alert.outcome"
     alert_id: int
-    outcome: str
+    action_taken: str
 
 
 @_register
@@ -628,6 +646,4 @@ def describe_events() -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    return (
-        annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("NoneType", "None")
-    )
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("NoneType", "None")

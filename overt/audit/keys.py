@@ -116,9 +116,7 @@ def _read_private(path: Path) -> Ed25519PrivateKey:
     try:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise AuditKeyError(
-                f"audit signing key {path} has loose permissions {mode:04o}; run: chmod 600 {path}"
-            )
+            raise AuditKeyError(f"audit signing key {path} has loose permissions {mode:04o}; run: chmod 600 {path}")
         data = path.read_bytes()
     except OSError as exc:
         raise AuditKeyError(f"cannot read audit signing key {path}: {exc.strerror}") from None

@@ -337,9 +337,7 @@ def _lock_chain(session: Session) -> None:
 
 
 def _head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).first()
+    row = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)).first()
     return (row[0], row[1]) if row else (0, ZERO_HASH)
 
 

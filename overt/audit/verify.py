@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -72,18 +73,15 @@ def verify_chain(
     Stops at the first problem, in chain order.
     """
     keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
-    by_id = {key_id(k): k for k in keys}
-    records, in_file, in_db = 0, {}, {}
+    checkpoints = _Checkpoints({key_id(k): k for k in keys})
+    records = last = 0
     try:
-        in_file = _read_file(checkpoint_file) if checkpoint_file is not None else {}
+        if checkpoint_file is not None:
+            checkpoints.in_file = _read_file(checkpoint_file)
         with db.engine.connect() as conn:
-            in_db = _read_database(conn)
-            if checkpoint_file is not None and in_db and not checkpoint_file.exists():
-                raise _Failed(
-                    None, f"checkpoint file {checkpoint_file} is missing but the database has checkpoints"
-                )
-            pending = _by_seq(in_db, in_file)
-            records = last = 0
+            checkpoints.in_db = _read_database(conn)
+            if checkpoint_file is not None and checkpoints.in_db and not checkpoint_file.exists():
+                raise _Failed(None, f"checkpoint file {checkpoint_file} is missing but the database has checkpoints")
             prev = ZERO_HASH
             rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
                 select(*CHAIN_COLUMNS).order_by(AuditRecord.seq)
@@ -102,19 +100,12 @@ def verify_chain(
                 if record_hash(chain_payload(*row[:10])) != row[10]:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
                 prev, last = row[10], seq
-                for checkpoint in pending.pop(seq, ()):
-                    _check(checkpoint, by_id, in_db, in_file, record_hash_at_seq=prev)
-        if pending:
-            checkpoint = min((c for group in pending.values() for c in group), key=lambda c: c.seq)
-            _check_signature(checkpoint, by_id, _source(checkpoint, in_db, in_file))
-            raise _Failed(
-                last + 1,
-                f"the log ends at record {last} but a signed checkpoint covers record {checkpoint.seq} "
-                f"({_source(checkpoint, in_db, in_file)}): records were cut off the end",
-            )
+                if seq in checkpoints.seqs:
+                    checkpoints.check_record(seq, prev)
+        checkpoints.check_end(last)
     except _Failed as failure:
-        return VerifyResult(False, records, len(in_db.keys() | in_file.keys()), failure.seq, failure.problem)
-    return VerifyResult(True, records, len(in_db.keys() | in_file.keys()), None, None)
+        return VerifyResult(False, records, checkpoints.count, failure.seq, failure.problem)
+    return VerifyResult(True, records, checkpoints.count, None, None)
 
 
 def _read_file(path: Path) -> dict[_Checkpoint, int]:
@@ -160,53 +151,75 @@ def _read_database(conn: Connection) -> dict[_Checkpoint, int]:
     return found
 
 
-def _by_seq(*sources: dict[_Checkpoint, int]) -> dict[int, list[_Checkpoint]]:
-    grouped: dict[int, list[_Checkpoint]] = {}
-    for checkpoint in {c for source in sources for c in source}:
-        grouped.setdefault(checkpoint.seq, []).append(checkpoint)
-    return grouped
+class _Checkpoints:
+    """The checkpoints from both places, checked in a fixed order so the first problem named is stable."""
 
+    def __init__(self, keys: dict[str, Ed25519PublicKey]) -> None:
+        self.keys = keys
+        self.in_db: dict[_Checkpoint, int] = {}
+        self.in_file: dict[_Checkpoint, int] = {}
 
-def _source(checkpoint: _Checkpoint, in_db: dict[_Checkpoint, int], in_file: dict[_Checkpoint, int]) -> str:
-    if checkpoint in in_db:
-        return f"the database (checkpoint id {in_db[checkpoint]})"
-    return f"the checkpoint file (line {in_file[checkpoint]})"
+    @property
+    def count(self) -> int:
+        return len(self.in_db.keys() | self.in_file.keys())
 
+    @cached_property
+    def seqs(self) -> dict[int, list[_Checkpoint]]:
+        """Checkpoints by the record they cover, those in the database first (built once both are read)."""
+        grouped: dict[int, list[_Checkpoint]] = {}
+        for checkpoint in [*self.in_db, *(c for c in self.in_file if c not in self.in_db)]:
+            grouped.setdefault(checkpoint.seq, []).append(checkpoint)
+        return grouped
 
-def _check_signature(checkpoint: _Checkpoint, keys: dict[str, Ed25519PublicKey], source: str) -> None:
-    key = keys.get(checkpoint.key_id)
-    if key is None:
-        raise _Failed(
-            checkpoint.seq,
-            f"checkpoint for record {checkpoint.seq} in {source} is signed by "
-            f"unknown key {checkpoint.key_id}",
-        )
-    message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at)
-    if not verify_signature(key, message, checkpoint.signature):
-        raise _Failed(
-            checkpoint.seq,
-            f"checkpoint for record {checkpoint.seq} in {source} has an invalid "
-            "signature (forged or altered)",
-        )
+    def source(self, checkpoint: _Checkpoint) -> str:
+        if checkpoint in self.in_db:
+            return f"the database (checkpoint id {self.in_db[checkpoint]})"
+        return f"the checkpoint file (line {self.in_file[checkpoint]})"
 
+    def check_record(self, seq: int, record_hash_: str) -> None:
+        """Signatures first (a forged checkpoint says nothing), then the hash, then the database's copy."""
+        group = self.seqs[seq]
+        for checkpoint in group:
+            self._check_signature(checkpoint)
+        for checkpoint in group:
+            if checkpoint.hash != record_hash_:
+                raise _Failed(
+                    seq,
+                    f"record {seq} differs from the signed checkpoint in {self.source(checkpoint)} "
+                    "(the chain was rewritten up to here)",
+                )
+        for checkpoint in group:
+            if checkpoint not in self.in_db:
+                raise _Failed(
+                    seq,
+                    f"the signed checkpoint for record {seq} in {self.source(checkpoint)} "
+                    "was deleted from the database",
+                )
 
-def _check(
-    checkpoint: _Checkpoint,
-    keys: dict[str, Ed25519PublicKey],
-    in_db: dict[_Checkpoint, int],
-    in_file: dict[_Checkpoint, int],
-    record_hash_at_seq: str,
-) -> None:
-    source = _source(checkpoint, in_db, in_file)
-    _check_signature(checkpoint, keys, source)
-    if checkpoint.hash != record_hash_at_seq:
-        raise _Failed(
-            checkpoint.seq,
-            f"record {checkpoint.seq} differs from the signed checkpoint in {source} "
-            "(the chain was rewritten up to here)",
-        )
-    if checkpoint not in in_db:
-        raise _Failed(
-            checkpoint.seq,
-            f"the signed checkpoint for record {checkpoint.seq} in {source} was deleted from the database",
-        )
+    def check_end(self, last: int) -> None:
+        """A genuine checkpoint beyond the last record means the tail was cut off."""
+        beyond = sorted(c for c in self.seqs if not 1 <= c <= last)
+        if beyond:
+            checkpoint = self.seqs[beyond[0]][0]
+            self._check_signature(checkpoint)
+            raise _Failed(
+                last + 1,
+                f"the log ends at record {last} but a signed checkpoint covers record {checkpoint.seq} "
+                f"({self.source(checkpoint)}): records were cut off the end",
+            )
+
+    def _check_signature(self, checkpoint: _Checkpoint) -> None:
+        key = self.keys.get(checkpoint.key_id)
+        if key is None:
+            raise _Failed(
+                checkpoint.seq,
+                f"checkpoint for record {checkpoint.seq} in {self.source(checkpoint)} is signed by "
+                f"unknown key {checkpoint.key_id}",
+            )
+        message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at)
+        if not verify_signature(key, message, checkpoint.signature):
+            raise _Failed(
+                checkpoint.seq,
+                f"checkpoint for record {checkpoint.seq} in {self.source(checkpoint)} has an invalid "
+                "signature (forged or altered)",
+            )
