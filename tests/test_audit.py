@@ -258,12 +258,10 @@ def test_rolled_back_operation_leaves_no_record_and_no_checkpoint_line(
 
 
 def test_released_savepoint_of_a_rolled_back_transaction_leaves_nothing(
-    database: Database, key: SigningKey, checkpoints: Path, request: pytest.FixtureRequest
+    database: Database, key: SigningKey, checkpoints: Path
 ) -> None:
-    # pysqlite does not BEGIN before a SAVEPOINT, so SQLite treats the savepoint as the transaction and
-    # its RELEASE as COMMIT. storage/db.py needs SQLAlchemy's pysqlite savepoint recipe; strict, so the
-    # fix shows up here as a pass to un-mark.
-    request.applymarker(pytest.mark.xfail(database.is_sqlite, reason="pysqlite RELEASE commits", strict=True))
+    # pysqlite alone does not BEGIN before a SAVEPOINT, so SQLite would treat the savepoint as the
+    # transaction and its RELEASE as COMMIT; storage/db.py applies SQLAlchemy's pysqlite recipe.
     audit = AuditLog(database, key, checkpoint_every=1, checkpoint_file=checkpoints)
     with pytest.raises(RuntimeError), database.session() as session:
         with session.begin_nested():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
@@ -16,7 +17,9 @@ from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
 from ..governance.users import create_user
 from ..storage.db import Database
-from ..storage.models import Alert, Deployment, Evidence, Subject, User, Watchlist
+from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
+from .alerts import EVIDENCE_CONTEXT
+from .cameras import REPORT_CONTEXT
 from .core import Actor, now, operate
 
 if TYPE_CHECKING:
@@ -33,6 +36,18 @@ def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
         session.delete(alert)
         alerts += 1
     return {"alerts": alerts, "evidence": evidence}
+
+
+def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
+    """Alert evidence and the public's report photos, which the gallery's re-encryption does not cover."""
+    counts = {"evidence": 0, "report_photos": 0}
+    for item in session.scalars(select(Evidence)):
+        item.data = new.encrypt(old.decrypt(item.data, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
+        counts["evidence"] += 1
+    for report in session.scalars(select(CameraReport).where(CameraReport.photo.is_not(None))):
+        report.photo = new.encrypt(old.decrypt(report.photo, REPORT_CONTEXT), REPORT_CONTEXT)
+        counts["report_photos"] += 1
+    return counts
 
 
 class SystemService:
@@ -88,6 +103,7 @@ class SystemService:
         new = KeyRing(fresh, [old.current])
         with operate(self.overt, actor, "key.rotate") as op:
             counts = reencrypt_all(op.session, old, new)
+            counts.update(reencrypt_evidence(op.session, old, new))
             for watchlist_id in op.session.scalars(select(Watchlist.id)):
                 bump(op.session, watchlist_id)
             op.record("key.rotate", old_key=old.current_id, new_key=new.current_id, reencrypted=counts)
@@ -138,10 +154,12 @@ class SystemService:
         """SQLite keeps deleted pages in the file: secure_delete zeroes them, VACUUM gives them back."""
         db = self.overt.db
         if db.is_sqlite:
-            with db.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-                conn.execute(text("VACUUM"))
+            raw = db.engine.raw_connection()  # VACUUM must run outside any transaction
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                raw.driver_connection.execute("VACUUM")
+            finally:
+                raw.close()
 
     def verify_audit(self, actor: Actor) -> VerifyResult:
         """Verify first, then record the verdict (so a tampered log is reported, not extended silently)."""
@@ -150,6 +168,32 @@ class SystemService:
             result = verify_chain(self.overt.db, audit.public_key, audit.checkpoint_file)
             op.record("audit.verify", ok=result.ok, records=result.records, first_bad_seq=result.first_bad_seq)
         return result
+
+    def audit_records(
+        self, actor: Actor, *, before_seq: int | None = None, limit: int = 100, action: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest records first (a page before `before_seq`), for the console's view of the log."""
+        with operate(self.overt, actor, "audit.read") as op:
+            query = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
+            if before_seq is not None:
+                query = query.where(AuditRecord.seq < before_seq)
+            if action:
+                query = query.where(AuditRecord.action == action)
+            return [
+                {
+                    "seq": r.seq,
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "deployment": r.deployment_id,
+                    "object_type": r.object_type,
+                    "object_id": r.object_id,
+                    "outcome": r.outcome,
+                    "details": json.loads(r.details),
+                    "hash": r.hash,
+                }
+                for r in op.session.scalars(query)
+            ]
 
     def export_audit(self, actor: Actor, out: Path | TextIO, since_seq: int | None = None) -> ExportResult:
         with operate(self.overt, actor, "audit.read") as op:
