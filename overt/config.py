@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         return self.home / "keys"
 
     @property
+    def cohort_dir(self) -> Path:
+        return self.home / "cohort"
+
+    @property
     def calibration_dir(self) -> Path:
         return self.home / "calibration"
 
@@ -55,4 +59,5 @@ class Settings(BaseSettings):
             onnx_model=self.onnx_model,
             onnx_input=OnnxInput(),
             calibration_dirs=(self.calibration_dir,),
+            cohort_dirs=(self.cohort_dir,),
         )

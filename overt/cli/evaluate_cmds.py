@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -47,6 +48,11 @@ def evaluate(
     threshold: float | None = typer.Option(None, "--threshold", help="Evaluate at this threshold."),
     target_fmr: float = typer.Option(0.01, "--target-fmr", help="FMR every group must meet when calibrating."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Write the worst-group calibration for this model."),
+    normalise: str | None = typer.Option(None, "--normalise", help="raw or as-norm (default: as calibrated)."),
+    cohort_k: int | None = typer.Option(None, "--cohort-k", help="AS-norm: nearest cohort faces per side."),
+    evidence: Path | None = typer.Option(
+        None, "--evidence", help="JSON recorded in the calibration (e.g. bench/cohort.py)."
+    ),
     impostor_limit: int = typer.Option(2_000_000, "--impostor-limit", help="Sample impostor pairs above this."),
     seed: int = typer.Option(0, "--seed"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of identities for intervals (0: none)."),
@@ -78,8 +84,22 @@ def evaluate(
         manifest = Path(target)
         if not manifest.is_file():
             fail(f"{manifest}: no such manifest")
+        if normalise not in (None, "raw", "as-norm"):
+            fail("--normalise is raw or as-norm", 2)
         request = EvaluationRequest(
-            manifest, out, columns, root, threshold, target_fmr, impostor_limit, seed, bootstrap, calibrate
+            manifest,
+            out,
+            columns,
+            root,
+            threshold,
+            target_fmr,
+            impostor_limit,
+            seed,
+            bootstrap,
+            calibrate,
+            normalise,
+            cohort_k,
+            json.loads(evidence.read_text()) if evidence else {},
         )
         with Progress(
             TextColumn("{task.description}"),

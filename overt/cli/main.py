@@ -15,7 +15,17 @@ from ..gallery.store import GalleryError
 from ..governance.permissions import Refused
 from ..governance.spec import SpecError
 from ..services import NotInitialised, Overt
-from . import admin_cmds, camera_cmds, engine_cmds, evaluate_cmds, gallery_cmds, governance_cmds
+from . import (
+    admin_cmds,
+    camera_cmds,
+    cohort_cmds,
+    engine_cmds,
+    evaluate_cmds,
+    gallery_cmds,
+    governance_cmds,
+    report_cmds,
+    serve_cmds,
+)
 from .output import EXIT_BAD_IMAGE, EXIT_ERROR, EXIT_NO_FACE, EXIT_REFUSED, EXIT_USAGE, err_console
 
 # Expected failures and their exit codes; most specific first.
@@ -56,7 +66,17 @@ def _root(
     ctx.obj = Overt(Settings(**overrides))
 
 
-for module in (engine_cmds, evaluate_cmds, admin_cmds, gallery_cmds, governance_cmds, camera_cmds):
+for module in (
+    engine_cmds,
+    evaluate_cmds,
+    cohort_cmds,
+    admin_cmds,
+    gallery_cmds,
+    governance_cmds,
+    camera_cmds,
+    report_cmds,
+    serve_cmds,
+):
     module.register(app)
 
 

@@ -26,6 +26,7 @@ class Calibration:
     dataset: dict[str, Any] = field(default_factory=dict)
     groups: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    normalisation: dict[str, Any] = field(default_factory=dict)  # {} = raw cosine; else how scores were normalised
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 

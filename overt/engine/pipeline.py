@@ -9,10 +9,11 @@ import numpy as np
 
 from .align import align
 from .calibration import Calibration, find_calibration
-from .compare import compare
+from .cohort import Scorer, find_cohort
+from .compare import check_scorer, compare
 from .detect import DETECTORS, Detector, DetectorSettings
 from .embed import DlibEmbedder, Embedder, OnnxEmbedder, OnnxInput
-from .errors import EngineError, NoFaceError
+from .errors import EngineError, ModelError, NoFaceError
 from .image import ImageLimits, load_image
 from .quality import QualityLimits, assess
 from .types import Comparison, Embedding, Face, Quality
@@ -27,6 +28,7 @@ class EngineConfig:
     onnx_model: str | None = None
     onnx_input: OnnxInput = field(default_factory=OnnxInput)
     calibration_dirs: tuple[Path, ...] = ()
+    cohort_dirs: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class FaceEngine:
             raise EngineError(f"unknown detector {self.config.detector!r} (choose from {', '.join(DETECTORS)})")
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
+        self._scorer: Scorer | None = None
 
     @property
     def detector(self) -> Detector:
@@ -85,6 +88,21 @@ class FaceEngine:
 
     def calibration(self) -> Calibration:
         return find_calibration(self.model_id, list(self.config.calibration_dirs))
+
+    def scorer(self) -> Scorer:
+        """The score the calibration is about: AS-norm against the cohort when it says so, else raw cosine."""
+        if self._scorer is None:
+            calibration = self.calibration()
+            normalisation = calibration.normalisation
+            if normalisation.get("kind", "raw") == "raw":
+                self._scorer = Scorer()
+            else:
+                cohort = find_cohort(self.model_id, list(self.config.cohort_dirs))
+                if cohort is None:
+                    raise ModelError(f"the calibration needs a cohort for {self.model_id} and none is installed")
+                self._scorer = Scorer(cohort, int(normalisation["k"]))
+            check_scorer(calibration, self._scorer)
+        return self._scorer
 
     def load(self, source: str | Path | bytes) -> np.ndarray:
         return load_image(source, self.config.limits)
@@ -120,4 +138,5 @@ class FaceEngine:
         face_a, count_a = self.template(a)
         face_b, count_b = self.template(b)
         assert face_a.embedding is not None and face_b.embedding is not None
-        return Verification(compare(face_a.embedding, face_b.embedding, self.calibration()), count_a, count_b)
+        comparison = compare(face_a.embedding, face_b.embedding, self.calibration(), self.scorer())
+        return Verification(comparison, count_a, count_b)

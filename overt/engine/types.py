@@ -81,10 +81,14 @@ class Comparison:
     threshold: float
     model: str
     calibration: str
+    raw_score: float = 0.0
+    normalisation: str = "raw"
 
     def to_json(self) -> dict:
         return {
             "score": round(self.score, 4),
+            "raw_score": round(self.raw_score, 4),
+            "normalisation": self.normalisation,
             "match": self.match,
             "threshold": self.threshold,
             "model": self.model,

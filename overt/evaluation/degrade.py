@@ -46,12 +46,20 @@ DEGRADATIONS: tuple[Degradation, ...] = (
     Degradation("eyes-80px", "downscaled to 80 px between the eyes", lambda im, e: _to_inter_eye(im, e, 80)),
     Degradation("eyes-60px", "downscaled to 60 px between the eyes", lambda im, e: _to_inter_eye(im, e, 60)),
     Degradation("eyes-40px", "downscaled to 40 px between the eyes", lambda im, e: _to_inter_eye(im, e, 40)),
-    Degradation("blur", "60 px between the eyes, Gaussian blur sigma 1.5",
-                lambda im, e: cv2.GaussianBlur(_to_inter_eye(im, e, 60), (0, 0), 1.5)),
-    Degradation("jpeg-q15", "60 px between the eyes, JPEG quality 15", lambda im, e: _jpeg(_to_inter_eye(im, e, 60), 15)),
+    Degradation(
+        "blur",
+        "60 px between the eyes, Gaussian blur sigma 1.5",
+        lambda im, e: cv2.GaussianBlur(_to_inter_eye(im, e, 60), (0, 0), 1.5),
+    ),
+    Degradation(
+        "jpeg-q15", "60 px between the eyes, JPEG quality 15", lambda im, e: _jpeg(_to_inter_eye(im, e, 60), 15)
+    ),
     Degradation("rotated-15", "rotated 15 degrees in plane", lambda im, e: _rotate(im, 15)),
     Degradation("under-exposed", "gain 0.35, gamma 1.6", lambda im, e: _exposure(im, 0.35, 1.6)),
     Degradation("over-exposed", "gain 1.8, gamma 0.7", lambda im, e: _exposure(im, 1.8, 0.7)),
-    Degradation("camera", "60 px between the eyes, blur sigma 1, JPEG quality 40, rotated 8 degrees",
-                lambda im, e: _jpeg(cv2.GaussianBlur(_rotate(_to_inter_eye(im, e, 60), 8), (0, 0), 1.0), 40)),
+    Degradation(
+        "camera",
+        "60 px between the eyes, blur sigma 1, JPEG quality 40, rotated 8 degrees",
+        lambda im, e: _jpeg(cv2.GaussianBlur(_rotate(_to_inter_eye(im, e, 60), 8), (0, 0), 1.0), 40),
+    ),
 )

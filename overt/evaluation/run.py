@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..engine.cohort import Scorer
 from .dataset import Embedded, Manifest
 from .identification import identification_metrics
 from .metrics import ScoreSet
@@ -30,6 +30,21 @@ class Scored:
 def cosine_scores(embedded: Embedded, pairs: Pairs) -> np.ndarray:
     va, vb = embedded.vectors[pairs.a], embedded.vectors[pairs.b]
     return np.einsum("ij,ij->i", va, vb).astype(np.float64)
+
+
+def scorer_stats(embedded: Embedded, scorer: Scorer) -> tuple[np.ndarray, np.ndarray]:
+    """Cohort statistics per image (NaN where no face was acquired)."""
+    means = np.full(len(embedded.vectors), np.nan)
+    stds = np.full(len(embedded.vectors), np.nan)
+    ok = embedded.acquired
+    if ok.any():
+        means[ok], stds[ok] = scorer.stats(embedded.vectors[ok])
+    return means, stds
+
+
+def normalised_scores(embedded: Embedded, pairs: Pairs, cosine: np.ndarray, scorer: Scorer) -> np.ndarray:
+    means, stds = scorer_stats(embedded, scorer)
+    return scorer.normalise(cosine, means[pairs.a], stds[pairs.a], means[pairs.b], stds[pairs.b])
 
 
 def native_distance_scores(embedded: Embedded, pairs: Pairs, cosine: np.ndarray) -> np.ndarray:
@@ -68,20 +83,20 @@ def identification_split(
 
 
 def identification(
-    manifest: Manifest,
-    embedded: Embedded,
-    by: list[str],
-    threshold: float,
-    seed: int,
-    transform: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    manifest: Manifest, embedded: Embedded, by: list[str], threshold: float, seed: int, scorer: Scorer
 ) -> Any:
-    """1:N metrics; `transform(scores, probe_idx, gallery_idx)` maps raw cosine scores (e.g. to normalised)."""
+    """1:N metrics on a seeded gallery/probe split, with the same score normalisation as 1:1."""
     gallery, probes, truth = identification_split(manifest.identities, embedded.acquired, seed)
     if len(gallery) == 0 or len(probes) == 0:
         return None
-    scores = embedded.vectors[probes] @ embedded.vectors[gallery].T
-    if transform is not None:
-        scores = transform(scores, probes, gallery)
+    means, stds = scorer_stats(embedded, scorer)
+    scores = scorer.normalise(
+        embedded.vectors[probes] @ embedded.vectors[gallery].T,
+        means[probes][:, None],
+        stds[probes][:, None],
+        means[gallery][None, :],
+        stds[gallery][None, :],
+    )
     groups = manifest.groups(by)
     return identification_metrics(
         scores,
@@ -99,17 +114,10 @@ def evaluate_variant(
     target_fmr: float | None,
     seed: int,
     n_bootstrap: int,
-    identification_metrics: Any = None,
     progress: Any = None,
 ) -> dict[str, Any]:
     return build_metrics(
-        score_set,
-        threshold=threshold,
-        target_fmr=target_fmr,
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        identification=identification_metrics,
-        progress=progress,
+        score_set, threshold=threshold, target_fmr=target_fmr, seed=seed, n_bootstrap=n_bootstrap, progress=progress
     )
 
 

@@ -27,6 +27,9 @@ class NewTemplate:
     quality: float
     image_sha256: str
     forced_reason: str = ""
+    cohort_mean: float | None = None
+    cohort_std: float | None = None
+    cohort_sha256: str | None = None
 
 
 def get_watchlist(session: Session, name: str) -> Watchlist:
@@ -93,6 +96,9 @@ def add_subject(
                 quality=new.quality,
                 image_sha256=new.image_sha256,
                 forced_reason=new.forced_reason,
+                cohort_mean=new.cohort_mean,
+                cohort_std=new.cohort_std,
+                cohort_sha256=new.cohort_sha256,
             )
         )
     if reference_jpeg is not None:
@@ -120,20 +126,43 @@ def decrypt_vector(keys: KeyRing, blob: bytes) -> np.ndarray:
     return np.frombuffer(keys.decrypt(blob, TEMPLATE_CONTEXT), dtype=np.float32)
 
 
-def load_templates(
-    session: Session, keys: KeyRing, watchlist_id: int, model: str
-) -> tuple[np.ndarray, np.ndarray, dict[int, tuple[int, str]]]:
-    """(template ids, vectors, template id -> (subject id, reference)) for one watchlist and model."""
+@dataclass(frozen=True)
+class StoredTemplates:
+    """One watchlist's templates of one model, decrypted for an in-memory index."""
+
+    ids: np.ndarray  # (n,) int64
+    vectors: np.ndarray  # (n, d) float32
+    subject_ids: np.ndarray  # (n,) int64
+    references: list[str]
+    cohort_mean: np.ndarray  # (n,) float, NaN where not computed for the cohort in force
+    cohort_std: np.ndarray
+    cohort_sha256: list[str | None]
+
+
+def load_templates(session: Session, keys: KeyRing, watchlist_id: int, model: str) -> StoredTemplates:
     rows = session.execute(
-        select(Template.id, Template.vector, Subject.id, Subject.reference)
+        select(
+            Template.id,
+            Template.vector,
+            Subject.id,
+            Subject.reference,
+            Template.cohort_mean,
+            Template.cohort_std,
+            Template.cohort_sha256,
+        )
         .join(Subject, Template.subject_id == Subject.id)
         .where(Subject.watchlist_id == watchlist_id, Template.model == model)
         .order_by(Template.id)
     ).all()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.stack([decrypt_vector(keys, r[1]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-    owners = {r[0]: (r[2], r[3]) for r in rows}
-    return ids, vectors, owners
+    return StoredTemplates(
+        ids=np.array([r[0] for r in rows], dtype=np.int64),
+        vectors=np.stack([decrypt_vector(keys, r[1]) for r in rows]) if rows else np.zeros((0, 0), np.float32),
+        subject_ids=np.array([r[2] for r in rows], dtype=np.int64),
+        references=[r[3] for r in rows],
+        cohort_mean=np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
+        cohort_std=np.array([np.nan if r[5] is None else r[5] for r in rows], dtype=np.float64),
+        cohort_sha256=[r[6] for r in rows],
+    )
 
 
 def reencrypt_all(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:

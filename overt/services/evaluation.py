@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..engine import FaceEngine, ModelError
 from ..engine.calibration import Calibration, write_calibration
+from ..engine.cohort import Scorer, find_cohort
 from ..evaluation.calibrate import calibrate_score_set
 from ..evaluation.dataset import EmbeddingCache, embed_manifest, read_manifest
 from ..evaluation.external import audit_classifier, load_score_csv, write_classifier_report
+from ..evaluation.pairs import score_set_from_pairs
 from ..evaluation.report import build_metrics, write_report
-from ..evaluation.run import evaluate_variant, identification, native_variant, score_pairs
+from ..evaluation.run import evaluate_variant, identification, native_variant, normalised_scores, score_pairs
 
 
 @dataclass
@@ -29,12 +32,32 @@ class EvaluationRequest:
     seed: int = 0
     n_bootstrap: int = 1000
     calibrate: bool = False
+    normalise: str | None = None  # "raw" or "as-norm"; default: what the model's calibration uses
+    cohort_k: int | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)  # recorded in the calibration (e.g. how k was chosen)
 
 
 class EvaluationService:
-    def __init__(self, settings: Settings, calibration: Callable[[], Calibration]) -> None:
+    def __init__(self, settings: Settings, engine: Callable[[], FaceEngine]) -> None:
         self.settings = settings
-        self._calibration = calibration
+        self._engine = engine
+
+    def _scorers(self, model: str, request: EvaluationRequest) -> tuple[str, dict[str, Scorer]]:
+        """Raw cosine and, when a cohort is installed, AS-norm: the report shows both side by side."""
+        try:
+            current = self._engine().calibration()
+        except ModelError:
+            current = None
+        calibrated_kind = current.normalisation.get("kind", "raw") if current else "raw"
+        primary_kind = request.normalise or calibrated_kind
+        k = request.cohort_k or int((current.normalisation.get("k") if current else None) or DEFAULT_K)
+        scorers = {"raw": Scorer()}
+        cohort = find_cohort(model, [self.settings.cohort_dir])
+        if cohort is not None:
+            scorers["as-norm"] = Scorer(cohort, k)
+        elif primary_kind == "as-norm":
+            raise ModelError(f"no cohort installed for {model}: build one with `overt cohort build`")
+        return primary_kind, scorers
 
     def evaluate_engine(
         self, request: EvaluationRequest, *, on_image: Callable[[], None] | None = None, progress: Any = None
@@ -49,24 +72,31 @@ class EvaluationService:
         finally:
             cache.close()
         scored = score_pairs(manifest, embedded, request.by, impostor_limit=request.impostor_limit, seed=request.seed)
+        primary_kind, scorers = self._scorers(embedded.model, request)
+        groups = manifest.groups(request.by)
+        variants: dict[str, dict[str, Any]] = {}
         calibration = None
-        if request.calibrate:
-            calibration = calibrate_score_set(scored.score_set, request.target_fmr)
-        threshold = request.threshold
-        if threshold is None:
-            threshold = calibration.threshold if calibration else self._calibration().threshold
-        ident = identification(manifest, embedded, request.by, threshold, request.seed)
-        variants = {
-            "Overt (cosine, calibrated threshold)": evaluate_variant(
-                scored.score_set,
+        for kind in sorted(scorers, key=lambda name: name != primary_kind):
+            scorer = scorers[kind]
+            scores = normalised_scores(embedded, scored.pairs, scored.cosine, scorer)
+            score_set = score_set_from_pairs(scores, scored.pairs, manifest.identities, groups)
+            threshold = request.threshold if kind == primary_kind else None
+            if kind == primary_kind and request.calibrate:
+                calibration = calibrate_score_set(score_set, request.target_fmr)
+                threshold = calibration.threshold
+            elif threshold is None and kind == primary_kind and not request.calibrate:
+                threshold = self._engine().calibration().threshold
+            metrics = evaluate_variant(
+                score_set,
                 threshold=threshold,
                 target_fmr=request.target_fmr,
                 seed=request.seed,
                 n_bootstrap=request.n_bootstrap,
-                identification_metrics=ident,
                 progress=progress,
             )
-        }
+            metrics["identification"] = _identification(manifest, embedded, request, metrics, scorer)
+            metrics["scorer"] = scorer.describe()
+            variants[VARIANT_NAMES[kind].format(k=scorer.k)] = metrics
         native = native_variant(
             manifest, embedded, scored, request.by, seed=request.seed, n_bootstrap=request.n_bootstrap
         )
@@ -89,34 +119,47 @@ class EvaluationService:
             dataset=dataset,
             notes=_notes(request),
         )
+        primary = variants[next(iter(variants))]
         result: dict[str, Any] = {
             "report": str(files.html),
             "metrics": str(files.json),
             "dataset": dataset,
-            **{k: variants[next(iter(variants))][k] for k in ("overall", "differentials")},
+            "variants": list(variants),
+            "overall": primary["overall"],
+            "differentials": primary["differentials"],
         }
         if calibration is not None:
-            target = self.settings.calibration_dir / f"{embedded.model}.json"
-            written = write_calibration(
-                target,
-                Calibration(
-                    model=embedded.model,
-                    threshold=calibration.threshold,
-                    target_fmr=request.target_fmr,
-                    method=calibration.method,
-                    created=datetime.now(UTC).isoformat(timespec="seconds"),
-                    dataset={k: dataset[k] for k in ("name", "sha256", "n_images", "n_identities", "grouped_by")},
-                    groups=calibration.to_dict()["groups"],
-                    notes="\n".join(calibration.notes),
-                    extra={"limiting_group": calibration.limiting_group, "overall": calibration.to_dict()["overall"]},
-                ),
+            result["calibration"] = self._write_calibration(
+                embedded.model, calibration, scorers[primary_kind], dataset, request
             )
-            result["calibration"] = {
-                "path": str(written),
-                "threshold": calibration.threshold,
-                "limiting_group": calibration.limiting_group,
-            }
         return result
+
+    def _write_calibration(
+        self, model: str, calibration: Any, scorer: Scorer, dataset: dict[str, Any], request: EvaluationRequest
+    ) -> dict[str, Any]:
+        body = calibration.to_dict()
+        target = self.settings.calibration_dir / f"{model}.json"
+        written = write_calibration(
+            target,
+            Calibration(
+                model=model,
+                threshold=calibration.threshold,
+                target_fmr=request.target_fmr,
+                method=calibration.method,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                dataset={k: dataset[k] for k in ("name", "sha256", "n_images", "n_identities", "grouped_by")},
+                groups=body["groups"],
+                notes="\n".join(calibration.notes),
+                normalisation={} if scorer.kind == "raw" else scorer.describe(),
+                extra={"limiting_group": calibration.limiting_group, "overall": body["overall"], **request.evidence},
+            ),
+        )
+        return {
+            "path": str(written),
+            "threshold": calibration.threshold,
+            "limiting_group": calibration.limiting_group,
+            "normalisation": scorer.kind,
+        }
 
     def evaluate_scores(
         self,
@@ -151,6 +194,17 @@ class EvaluationService:
         audit = audit_classifier(predictions, truth, by=by)
         files = write_classifier_report(out, audit, title=f"Classifier audit: {predictions.name}")
         return {"report": str(files.html), "metrics": str(files.json), **audit.to_dict()}
+
+
+VARIANT_NAMES = {"raw": "raw cosine", "as-norm": "AS-norm (cohort k={k})"}
+DEFAULT_K = 10
+
+
+def _identification(
+    manifest: Any, embedded: Any, request: EvaluationRequest, metrics: dict[str, Any], scorer: Scorer
+) -> dict[str, Any] | None:
+    ident = identification(manifest, embedded, request.by, metrics["overall"]["threshold"], request.seed, scorer)
+    return None if ident is None else ident.to_dict()
 
 
 def _notes(request: EvaluationRequest) -> list[str]:

@@ -15,6 +15,7 @@ from ..config import Settings
 from ..engine import EngineError, FaceEngine, NoFaceError, compare
 from ..engine.batch import ImageResult, analyse_paths
 from ..engine.calibration import find_calibration
+from ..engine.cohort import find_cohort
 from ..engine.models import DLIB_MODELS, ModelInfo, dlib_model_path, file_sha256
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
@@ -75,7 +76,7 @@ class LabService:
             except EngineError as exc:
                 raise type(exc)(f"{side} ({path}): {exc}") from None
         (face_a, count_a), (face_b, count_b) = faces["a"], faces["b"]
-        comparison = compare(face_a.embedding, face_b.embedding, self.engine.calibration())
+        comparison = compare(face_a.embedding, face_b.embedding, self.engine.calibration(), self.engine.scorer())
         notes = [f"{n} faces in {side}: used the largest" for side, n in (("a", count_a), ("b", count_b)) if n > 1]
         return {"a": str(a), "b": str(b), **comparison.to_json(), "faces": [count_a, count_b], "notes": notes}
 
@@ -113,7 +114,9 @@ class LabService:
             calibration = find_calibration(engine.model_id, [self.settings.calibration_dir]).to_json()
         except EngineError as exc:
             calibration = {"error": str(exc)}
+        cohort = find_cohort(engine.model_id, list(engine.config.cohort_dirs))
         return {
+            "cohort": None if cohort is None else {**cohort.provenance, "size": len(cohort), "sha256": cohort.sha256},
             "detector": engine.config.detector,
             "embedder": engine.model_id,
             "files": [f.__dict__ for f in files],

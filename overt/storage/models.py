@@ -88,6 +88,11 @@ class Template(Base):
     image_sha256: Mapped[str] = mapped_column(String(64))
     forced_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # AS-norm statistics of this template against the cohort (not biometric: two numbers), precomputed so
+    # that 1:N search normalises candidates without touching the cohort; `cohort_sha256` says which cohort.
+    cohort_mean: Mapped[float | None] = mapped_column(Float, default=None)
+    cohort_std: Mapped[float | None] = mapped_column(Float, default=None)
+    cohort_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     subject: Mapped[Subject] = relationship(back_populates="templates")
 
 
