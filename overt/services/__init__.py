@@ -26,6 +26,7 @@ from .deployments import DeploymentService
 from .evaluation import EvaluationService
 from .gallery import GalleryService
 from .lab import LabService
+from .reports import ReportService
 from .system import SystemService
 
 
@@ -132,6 +133,10 @@ class Overt:
     @cached_property
     def cameras(self) -> CameraService:
         return CameraService(self)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]
