@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,7 +84,7 @@ class EvaluationService:
             threshold = request.threshold if kind == primary_kind else None
             if kind == primary_kind and request.calibrate:
                 calibration = calibrate_score_set(score_set, request.target_fmr)
-                threshold = calibration.threshold
+                threshold = safe_threshold(calibration.threshold)
             elif threshold is None and kind == primary_kind and not request.calibrate:
                 threshold = self._engine().calibration().threshold
             metrics = evaluate_variant(
@@ -143,7 +144,7 @@ class EvaluationService:
             target,
             Calibration(
                 model=model,
-                threshold=calibration.threshold,
+                threshold=safe_threshold(calibration.threshold),
                 target_fmr=request.target_fmr,
                 method=calibration.method,
                 created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -156,7 +157,7 @@ class EvaluationService:
         )
         return {
             "path": str(written),
-            "threshold": calibration.threshold,
+            "threshold": safe_threshold(calibration.threshold),
             "limiting_group": calibration.limiting_group,
             "normalisation": scorer.kind,
         }
@@ -194,6 +195,12 @@ class EvaluationService:
         audit = audit_classifier(predictions, truth, by=by)
         files = write_classifier_report(out, audit, title=f"Classifier audit: {predictions.name}")
         return {"report": str(files.html), "metrics": str(files.json), **audit.to_dict()}
+
+
+def safe_threshold(threshold: float) -> float:
+    """Round a calibrated threshold up to 0.001: it sits just above the worst group's highest impostor score,
+    and two correct implementations may differ there in the last bits of floating point."""
+    return math.ceil(threshold * 1000) / 1000
 
 
 VARIANT_NAMES = {"raw": "raw cosine", "as-norm": "AS-norm (cohort k={k})"}
