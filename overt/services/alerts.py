@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..gallery.search import Candidate
 from ..governance import review as review_rules
 from ..governance.deployments import get as get_deployment
 from ..governance.permissions import Refused
-from ..storage.models import Alert, Evidence
+from ..storage.models import Alert, Evidence, Review
 from .core import Actor, Operation, operate
 
 if TYPE_CHECKING:
@@ -122,6 +122,40 @@ class AlertService:
             alerts = list(op.session.scalars(query))
             return [self._describe(a, actor, self._required(op, a)) for a in alerts]
 
+    def show(self, actor: Actor, alert_id: int) -> dict[str, Any]:
+        with operate(self.overt, actor, "alert.read") as op:
+            alert = self._get(op, alert_id)
+            return self._describe(alert, actor, self._required(op, alert))
+
+    def feed(self, actor: Actor, after_alert: int | None, after_review: int = 0, limit: int = 100) -> dict[str, Any]:
+        """What changed since a cursor, for live consoles: new alerts, and alerts with new reviews.
+
+        `after_alert=None` starts from now (only the cursor comes back). A few indexed queries, cheap
+        enough to poll every second per open console; reads are not audited (nothing is disclosed that
+        `list` would not show), refusals are.
+        """
+        with operate(self.overt, actor, "alert.read") as op:
+            last_review = op.session.scalar(select(func.max(Review.id))) or 0
+            if after_alert is None:
+                last_alert = op.session.scalar(select(func.max(Alert.id))) or 0
+                return {"alerts": [], "updated": [], "cursor": [last_alert, last_review]}
+            new = list(op.session.scalars(select(Alert).where(Alert.id > after_alert).order_by(Alert.id).limit(limit)))
+            reviewed_ids = set(
+                op.session.scalars(
+                    select(Review.alert_id).where(Review.id > after_review, Review.id <= last_review).distinct()
+                )
+            ) - {a.id for a in new}
+            reviewed = (
+                list(op.session.scalars(select(Alert).where(Alert.id.in_(reviewed_ids)).order_by(Alert.id)))
+                if reviewed_ids
+                else []
+            )
+            return {
+                "alerts": [self._describe(a, actor, self._required(op, a)) for a in new],
+                "updated": [self._describe(a, actor, self._required(op, a)) for a in reviewed],
+                "cursor": [new[-1].id if new else after_alert, max(after_review, last_review)],
+            }
+
     @staticmethod
     def _required(op: Operation, alert: Alert) -> int:
         return int(get_deployment(op.session, alert.deployment_id).spec.get("reviewers_required", 2))
@@ -198,3 +232,22 @@ class AlertService:
                 kind=kind,
             )
             return self.overt.keys.decrypt(item.data, EVIDENCE_CONTEXT)
+
+    def reference_image(self, actor: Actor, alert_id: int) -> bytes:
+        """The matched subject's enrolment photo, so a reviewer compares faces, not names; audited as evidence."""
+        with operate(self.overt, actor, "evidence.read") as op:
+            alert = self._get(op, alert_id)
+            image = self.overt.gallery.subject_image(op.session, alert.subject_id) if alert.subject_id else None
+            if image is None:
+                raise Refused("no-evidence", f"alert {alert_id}'s subject has no reference photo (removed or expired)")
+            self.overt.record(
+                op.session,
+                "evidence.view",
+                actor=actor.name,
+                deployment_id=alert.deployment_id,
+                object_type="alert",
+                object_id=str(alert.id),
+                alert_id=alert.id,
+                kind="reference",
+            )
+            return image

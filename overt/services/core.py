@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check
-from ..governance.permissions import Refused, check_permission
+from ..governance.permissions import PERMISSIONS, Refused, check_permission
 from ..storage.models import Deployment
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ class Actor:
 
 
 PUBLIC = Actor("public", "public")
+
+
+def allowed_actions(actor: Actor) -> list[str]:
+    """The actions the actor's role may attempt, so a console shows only what would not be refused."""
+    return sorted(action for action, roles in PERMISSIONS.items() if actor.role in roles)
 
 
 def now() -> datetime:
@@ -59,6 +64,21 @@ class Operation:
         self.recorded.append(event)
 
 
+# Actions whose operations never write (their refusals are recorded in a transaction of their own).
+READ_ONLY_ACTIONS = frozenset({"alert.read", "deployment.read", "watchlist.read", "camera.read"})
+
+
+def _sqlite_write_lock(session: Session) -> None:
+    """Take SQLite's write lock before the operation's first read, waiting for it (busy_timeout).
+
+    Under an explicit deferred BEGIN, a transaction that has read and then writes after another writer
+    committed fails at once with "database is locked" (its snapshot is stale); concurrent callers (API
+    requests, stream workers) would see spurious failures. Locking first makes them queue instead.
+    An insert of no rows takes the lock and changes nothing.
+    """
+    session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
+
+
 class OperationFailed(Exception):
     """A domain error inside an operation (bad input, duplicate, no face); audited, then re-raised."""
 
@@ -75,6 +95,8 @@ def operate(
     at = now()
     try:
         with overt.db.session() as session:
+            if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS:
+                _sqlite_write_lock(session)
             check_permission(actor.role, action)
             deployment = None
             if deployment_id is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
+import numpy as np
 from sqlalchemy import select
 
 from ..engine import EngineError, NoFaceError
@@ -29,8 +30,10 @@ MIN_ENROL_QUALITY = 0.5
 
 @dataclass(frozen=True)
 class EnrolRequest:
+    """One subject to enrol; images are files, or bytes (uploads, never written to disk unencrypted)."""
+
     reference: str
-    images: tuple[Path, ...]
+    images: tuple[Path | bytes, ...]
     category: str = ""
     legal_basis: str = ""
     image_source: str = ""
@@ -70,6 +73,15 @@ def requests_from_csv(path: Path) -> list[EnrolRequest]:
             )
             entry["images"].append(path.parent / row["path"])
     return [EnrolRequest(ref, tuple(v.pop("images")), **v) for ref, v in grouped.items()]
+
+
+def face_crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
+    """The face with a margin, as JPEG: what a reviewer compares (reference photos, probe evidence)."""
+    x, y, w, h = box
+    pad = int(0.3 * max(w, h))
+    crop = image[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return buf.tobytes() if ok else b""
 
 
 class GalleryService:
@@ -172,12 +184,13 @@ class GalleryService:
     ) -> tuple[list[NewTemplate], bytes]:
         """Engine work before any transaction: refuse no face, several faces, or low quality (unless forced)."""
         templates, first_jpeg = [], b""
-        for path in request.images:
+        for number, source in enumerate(request.images, start=1):
+            path = f"image {number}" if isinstance(source, bytes) else source
             try:
-                image = self.engine.load(path)
+                image = self.engine.load(source)
             except EngineError as exc:
                 raise GalleryError(f"{path}: {exc}") from None
-            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            digest = hashlib.sha256(source if isinstance(source, bytes) else Path(source).read_bytes()).hexdigest()
             analysed = self.engine.analyse(image)
             if not analysed:
                 raise NoFaceError(f"{path}: no face found")
@@ -199,11 +212,7 @@ class GalleryService:
                 )
             )
             if not first_jpeg:
-                x, y, w, h = chosen.face.box
-                pad = int(0.3 * max(w, h))
-                crop = image[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
-                ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-                first_jpeg = buf.tobytes() if ok else b""
+                first_jpeg = face_crop_jpeg(image, chosen.face.box)
         return templates, first_jpeg
 
     def enroll(
@@ -216,6 +225,9 @@ class GalleryService:
         force_reason: str = "",
         face_index: int | None = None,
     ) -> dict[str, Any]:
+        with operate(self.overt, actor, "subject.enroll") as probe:  # the role first: refusals cost no engine time
+            current = store.get_watchlist(probe.session, watchlist)
+            size = store.subject_count(probe.session, current.id)
         try:
             if not request.images:
                 raise GalleryError(f"subject {request.reference!r}: no images")
@@ -223,9 +235,6 @@ class GalleryService:
         except (GalleryError, EngineError) as exc:
             self._failed(actor, "subject.enroll", deployment_id, exc)
             raise
-        with operate(self.overt, actor, "subject.enroll") as probe:
-            current = store.get_watchlist(probe.session, watchlist)
-            size = store.subject_count(probe.session, current.id)
         scope = Scope("enroll", watchlists=(watchlist,), watchlist_sizes=(size,), adding=1, category=request.category)
         with operate(self.overt, actor, "subject.enroll", deployment_id=deployment_id, scope=scope) as op:
             target = store.get_watchlist(op.session, watchlist)
@@ -303,19 +312,24 @@ class GalleryService:
         case: str | None = None,
         threshold: float | None = None,
     ) -> dict[str, Any]:
-        """Search the largest face in `image`; every candidate becomes a pending alert for review."""
+        """Search the largest face in `image`; every candidate becomes a pending alert for review.
+
+        A candidate keeps the probe's face crop as encrypted evidence (deleted with the deployment's
+        evidence retention), since reviewers must compare faces; an unmatched probe leaves no image.
+        """
         data = image if isinstance(image, bytes) else Path(image).read_bytes() if Path(image).is_file() else b""
         probe_sha = hashlib.sha256(data).hexdigest()
+        with operate(self.overt, actor, "identify") as probe:  # the role first: refusals cost no engine time
+            sizes = tuple(
+                store.subject_count(probe.session, store.get_watchlist(probe.session, n).id) for n in watchlists
+            )
         try:
-            analysed, faces = self.engine.template(image)
+            pixels = self.engine.load(image)
+            analysed, faces = self.engine.template(pixels)
         except EngineError as exc:
             self._failed(actor, "identify", deployment_id, exc)
             raise
         assert analysed.embedding is not None
-        with operate(self.overt, actor, "identify") as probe:
-            sizes = tuple(
-                store.subject_count(probe.session, store.get_watchlist(probe.session, n).id) for n in watchlists
-            )
         scope = Scope("identify", watchlists=tuple(watchlists), watchlist_sizes=sizes, threshold=threshold, case=case)
         with operate(self.overt, actor, "identify", deployment_id=deployment_id, scope=scope) as op:
             applied = max(threshold or 0.0, effective_threshold(op.deployment, self.overt.calibrated_threshold()))
@@ -323,7 +337,8 @@ class GalleryService:
             candidates = self.overt.search_index.search(
                 op.session, targets, analysed.embedding.vector, analysed.embedding.model, threshold=applied, top=top
             )
-            alerts = self.overt.alerts.raise_for(op, candidates, applied, case_ref=case or "")
+            evidence = {"crop": face_crop_jpeg(pixels, analysed.face.box)} if candidates else None
+            alerts = self.overt.alerts.raise_for(op, candidates, applied, case_ref=case or "", evidence=evidence)
             op.record(
                 "identify",
                 object_type="search",

@@ -1,0 +1,1 @@
+"""One router per area; each route declares the service action it performs (`x-permission`)."""

@@ -1,0 +1,158 @@
+"""Candidate alerts: the list, live updates (server-sent events), blind review, outcomes, evidence."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from ...services import Actor, Overt
+from ..auth import ActorDep, OvertDep
+from ..errors import error_body
+from .common import JPEG_RESPONSE, jpeg, needs
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+HEARTBEAT_SECONDS = 15.0
+Cursor = tuple[int | None, int]
+
+
+class Decision(BaseModel):
+    decision: Literal["confirm", "reject", "inconclusive"]
+    note: str = Field("", max_length=2000)
+
+
+class Outcome(BaseModel):
+    outcome: str = Field(min_length=1, max_length=2000, description="What was done after the confirmed alert.")
+
+
+def parse_cursor(text: str | None) -> Cursor:
+    """`"<alert>.<review>"` as sent in each event's id (EventSource returns it as Last-Event-ID)."""
+    alert, _, review = (text or "").partition(".")
+    if alert.isdigit():
+        return int(alert), int(review) if review.isdigit() else 0
+    return None, 0
+
+
+def event(kind: str, data: Any, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def alert_events(request: Request, overt: Overt, actor: Actor, cursor: tuple[int, int]) -> AsyncIterator[str]:
+    """Poll the service for changes each second, until the stream's maximum age or the server stops.
+
+    `alert` events carry new alerts, `update` events alerts whose reviews moved (counts and status only:
+    review stays blind), a comment line keeps proxies from closing an idle stream.
+    """
+    state = request.app.state
+    settings = state.settings
+    state.streams += 1
+    try:
+        alert_cursor, review_cursor = cursor
+        yield "retry: 3000\n\n" + event("ready", {"cursor": f"{alert_cursor}.{review_cursor}"})
+        started = last_beat = time.monotonic()
+        while time.monotonic() - started < settings.sse_max_seconds and not state.closing.is_set():
+            feed = await run_in_threadpool(overt.alerts.feed, actor, alert_cursor, review_cursor)
+            chunks = [event("alert", a, f"{a['id']}.{review_cursor}") for a in feed["alerts"]]
+            alert_cursor, review_cursor = feed["cursor"]
+            chunks += [event("update", a, f"{alert_cursor}.{review_cursor}") for a in feed["updated"]]
+            if not chunks and time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                chunks.append(": keep-alive\n\n")
+            if chunks:
+                last_beat = time.monotonic()
+                yield "".join(chunks)
+            await anyio.sleep(settings.sse_poll_seconds)
+    finally:
+        state.streams -= 1
+
+
+@router.get("", openapi_extra=needs("alert.read"))
+def list_alerts(
+    actor: ActorDep,
+    overt: OvertDep,
+    status: Annotated[Literal["pending", "confirmed", "rejected", "inconclusive"] | None, Query()] = None,
+    deployment: Annotated[int | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Newest first. Until an alert is final, nobody sees another reviewer's decision (blind review)."""
+    return overt.alerts.list(actor, status=status, deployment_id=deployment, limit=limit)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
+    openapi_extra=needs("alert.read"),
+)
+async def stream(
+    request: Request,
+    actor: ActorDep,
+    overt: OvertDep,
+    after: Annotated[str | None, Query(description="Cursor `<alert>.<review>`; default: from now.")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Alerts as they are raised and reviewed, as server-sent events (`alert`, `update`); reconnects resume."""
+    state = request.app.state
+    asked = parse_cursor(last_event_id or after)
+    now = await run_in_threadpool(overt.alerts.feed, actor, None)  # a refusal is a plain 403, not a broken stream
+    cursor = (asked[0], asked[1]) if asked[0] is not None else tuple(now["cursor"])
+    if state.streams >= state.settings.sse_max_streams:
+        return Response(
+            json.dumps(error_body("busy", "too many live streams open; retry shortly")),
+            status_code=503,
+            media_type="application/json",
+            headers={"Retry-After": "5"},
+        )
+    return StreamingResponse(
+        alert_events(request, overt, actor, cursor),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/{alert_id}", openapi_extra=needs("alert.read"))
+def show_alert(alert_id: int, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    return overt.alerts.show(actor, alert_id)
+
+
+@router.post("/{alert_id}/review", openapi_extra=needs("alert.review"))
+def review(alert_id: int, body: Decision, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """Decide once, blind; the alert is final when the deployment's required reviewers have decided."""
+    return overt.alerts.review(actor, alert_id, body.decision, body.note)
+
+
+@router.post("/{alert_id}/outcome", openapi_extra=needs("alert.outcome"))
+def outcome(alert_id: int, body: Outcome, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """Record what followed a confirmed alert (only confirmed alerts lead to action)."""
+    overt.alerts.record_outcome(actor, alert_id, body.outcome)
+    return {"id": alert_id, "outcome": body.outcome}
+
+
+@router.get(
+    "/{alert_id}/evidence/{kind}",
+    response_class=Response,
+    responses=JPEG_RESPONSE,
+    openapi_extra=needs("evidence.read"),
+)
+def evidence(alert_id: int, kind: Literal["crop", "thumbnail"], actor: ActorDep, overt: OvertDep) -> Response:
+    """The camera's (or probe's) face crop or frame thumbnail; every view is audited."""
+    return jpeg(overt.alerts.evidence(actor, alert_id, kind))
+
+
+@router.get(
+    "/{alert_id}/reference",
+    response_class=Response,
+    responses=JPEG_RESPONSE,
+    openapi_extra=needs("evidence.read"),
+)
+def reference(alert_id: int, actor: ActorDep, overt: OvertDep) -> Response:
+    """The matched subject's watchlist photo, to compare with the crop; every view is audited."""
+    return jpeg(overt.alerts.reference_image(actor, alert_id))
