@@ -25,6 +25,7 @@ from . import (
     governance_cmds,
     report_cmds,
     serve_cmds,
+    stream_cmds,
 )
 from .output import EXIT_BAD_IMAGE, EXIT_ERROR, EXIT_NO_FACE, EXIT_REFUSED, EXIT_USAGE, err_console
 
@@ -76,6 +77,7 @@ for module in (
     camera_cmds,
     report_cmds,
     serve_cmds,
+    stream_cmds,
 ):
     module.register(app)
 

@@ -21,11 +21,13 @@ from ..governance.users import user_by_name, user_by_token
 from ..storage.db import Database
 from .alerts import AlertService
 from .cameras import CameraService
+from .cohorts import CohortService
 from .core import PUBLIC, Actor, operate
 from .deployments import DeploymentService
 from .evaluation import EvaluationService
 from .gallery import GalleryService
 from .lab import LabService
+from .live import LiveService
 from .reports import ReportService
 from .system import SystemService
 
@@ -61,7 +63,7 @@ class Overt:
 
     @cached_property
     def search_index(self) -> GallerySearch:
-        return GallerySearch(self.keys)
+        return GallerySearch(self.keys, self.lab.engine.scorer())
 
     def calibrated_threshold(self) -> float:
         return self.lab.engine.calibration().threshold
@@ -111,8 +113,12 @@ class Overt:
         return LabService(self.settings)
 
     @cached_property
+    def cohorts(self) -> CohortService:
+        return CohortService(self)
+
+    @cached_property
     def evaluation(self) -> EvaluationService:
-        return EvaluationService(self.settings, lambda: self.lab.engine.calibration())
+        return EvaluationService(self.settings, lambda: self.lab.engine)
 
     @cached_property
     def system(self) -> SystemService:
@@ -129,6 +135,10 @@ class Overt:
     @cached_property
     def alerts(self) -> AlertService:
         return AlertService(self)
+
+    @cached_property
+    def live(self) -> LiveService:
+        return LiveService(self)
 
     @cached_property
     def cameras(self) -> CameraService:
