@@ -203,12 +203,17 @@ class GalleryService:
                     f"({'; '.join(chosen.quality.reasons) or 'weak'}); --force REASON to enrol anyway"
                 )
             assert chosen.embedding is not None
+            scorer = self.engine.scorer()
+            (mean,), (std,) = scorer.stats(chosen.embedding.vector)
             templates.append(
                 NewTemplate(
                     chosen.embedding,
                     chosen.quality.score,
                     digest,
                     force_reason if chosen.quality.score < MIN_ENROL_QUALITY else "",
+                    cohort_mean=float(mean) if scorer.cohort is not None else None,
+                    cohort_std=float(std) if scorer.cohort is not None else None,
+                    cohort_sha256=scorer.cohort.sha256 if scorer.cohort is not None else None,
                 )
             )
             if not first_jpeg:
