@@ -83,6 +83,7 @@ class Supervisor:
         self._running: dict[tuple[int, str], _Running] = {}
         self._finished: set[tuple[int, str]] = set()
         self._thread: threading.Thread | None = None
+        self._until = threading.Event()
 
     def _start(self, job: CameraJob, restarts: int = 0) -> None:
         process = self._context.Process(target=_worker, name=f"camera-{job.camera}", daemon=True,
@@ -129,16 +130,27 @@ class Supervisor:
         while not until.is_set():
             self.step()
             until.wait(self.poll_s)
-        self.stop()
+        self._shutdown()
 
-    def start_background(self) -> threading.Event:
-        until = threading.Event()
-        self._thread = threading.Thread(target=self.run, args=(until,), name="stream-supervisor", daemon=True)
+    def start(self) -> None:
+        """Run in a background thread (the server's lifespan calls this)."""
+        self._until = threading.Event()
+        self._thread = threading.Thread(target=self.run, args=(self._until,), name="stream-supervisor", daemon=True)
         self._thread.start()
-        return until
 
     def stop(self, timeout: float = 15.0) -> None:
         """Ask every worker to stop (they finish the frame, record counts and why they stopped), then wait."""
+        if self._thread is not None:
+            self._until.set()
+            self._thread.join(timeout)
+        else:
+            self._shutdown(timeout)
+
+    def camera_health(self) -> dict[str, dict[str, Any]]:
+        """Health by camera id, for the console (a camera in two deployments shows the latest)."""
+        return {camera: {**report, "deployment": deployment} for (deployment, camera), report in self.health.items()}
+
+    def _shutdown(self, timeout: float = 15.0) -> None:
         self._stop.set()
         deadline = time.monotonic() + timeout
         for running in self._running.values():
