@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from overt.engine import ModelError
+from overt.engine.calibration import Calibration, read_calibration, write_calibration
 from overt.evaluation import bootstrap as bootstrap_module
 from overt.evaluation.bootstrap import bootstrap_rates
-from overt.evaluation.calibrate import calibrate_threshold, read_calibration, write_calibration
+from overt.evaluation.calibrate import calibrate_threshold
 from overt.evaluation.identification import identification_metrics
 from overt.evaluation.metrics import (
     ErrorCurve,
@@ -257,19 +259,21 @@ def test_calibration_worst_group_decides(tmp_path: Path) -> None:
 
     path = write_calibration(
         tmp_path / "cal.json",
-        "arcface-r100",
-        cal,
-        "ab" * 32,
-        dataset_name="synthetic",
-        n_images=11000,
-        n_identities=1000,
+        Calibration(
+            model="arcface-r100",
+            threshold=cal.threshold,
+            target_fmr=1e-3,
+            method=cal.method,
+            created="2026-11-26T00:00:00+00:00",
+            dataset={"name": "synthetic", "n_identities": 1000},
+            groups=cal.to_dict()["groups"],
+        ),
     )
     back = read_calibration(path)
     assert (back.model, back.threshold, back.target_fmr) == ("arcface-r100", cal.threshold, 1e-3)
     assert back.dataset["n_identities"] == 1000 and back.groups["hi"]["fmr"] == 1e-3
-    assert back.created.endswith("+00:00")
     path.write_text('{"model": "m", "threshold": "high"}')
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ModelError, match="unreadable"):
         read_calibration(path)
 
 

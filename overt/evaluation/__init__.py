@@ -33,8 +33,7 @@ Public API
 ``overt.evaluation.calibrate``
     ``calibrate_threshold(scores, same, groups, target_fmr, *, groups_b=None) -> Calibration``
     ``calibrate_score_set(score_set, target_fmr) -> Calibration``
-    ``write_calibration(path, model_id, calibration, dataset_sha256, *, dataset_name, n_images,
-    n_identities, notes="", created=None) -> Path``; ``read_calibration(path) -> CalibrationFile``
+    (the file itself: ``overt.engine.calibration.write_calibration`` / ``read_calibration``)
 
 ``overt.evaluation.pairs``
     ``genuine_pairs(identities)``, ``impostor_pairs(identities, *, groups=None, limit=None, seed=0)``

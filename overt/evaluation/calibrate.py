@@ -1,27 +1,17 @@
-"""Threshold calibration where the worst-served group decides, and the calibration file engines read.
+"""Threshold calibration where the worst-served group decides.
 
 A single global threshold set from pooled impostors can hide a group whose FMR is many times the target
 (NIST FRVT part 3 found exactly this). Here the threshold is the lowest one at which *every* group's
 within-group impostor FMR is at most the target, so the group with the highest-scoring impostors sets it.
-The price is a higher FNMR for everyone, which the evidence records next to each group's rates.
-
-The calibration file (JSON) is the contract with the engine, which reads ``model`` and ``threshold``::
-
-    {"model": str, "threshold": float, "target_fmr": float, "method": str, "created": ISO 8601 UTC,
-     "dataset": {"name", "sha256", "n_images", "n_identities"},
-     "groups": {NAME: {"fmr", "fnmr", "impostor", "genuine", ...}}, "overall": {...},
-     "limiting_group": str, "notes": str, "schema": 1}
+The price is a higher FNMR for everyone, which the evidence records next to each group's rates. The
+calibration file the engine reads is written by ``overt.engine.calibration.write_calibration``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -150,100 +140,4 @@ def calibrate_threshold(
     Groups with too few impostors to support the target still constrain it (conservatively) and are
     flagged ``supported=False``.
     """
-    return calibrate_score_set(
-        ScoreSet.from_labels(scores, same, groups=groups, groups_b=groups_b), target_fmr
-    )
-
-
-@dataclass(frozen=True)
-class CalibrationFile:
-    """A calibration as read back from disk."""
-
-    model: str
-    threshold: float
-    target_fmr: float
-    method: str
-    created: str
-    dataset: dict[str, Any]
-    groups: dict[str, dict[str, Any]]
-    notes: str
-    raw: dict[str, Any]
-
-
-def write_calibration(
-    path: str | Path,
-    model_id: str,
-    calibration: Calibration,
-    dataset_sha256: str,
-    *,
-    dataset_name: str,
-    n_images: int,
-    n_identities: int,
-    notes: str = "",
-    created: datetime | None = None,
-) -> Path:
-    """Write the calibration JSON (shape in the module docstring) and return its path."""
-    dataset_sha256 = dataset_sha256.lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", dataset_sha256):
-        raise ValueError("dataset_sha256 must be 64 hex digits")
-    body = calibration.to_dict()
-    doc = {
-        "schema": SCHEMA,
-        "model": model_id,
-        "threshold": calibration.threshold,
-        "target_fmr": calibration.target_fmr,
-        "method": calibration.method,
-        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
-        "dataset": {
-            "name": dataset_name,
-            "sha256": dataset_sha256,
-            "n_images": n_images,
-            "n_identities": n_identities,
-        },
-        "groups": body["groups"],
-        "overall": body["overall"],
-        "limiting_group": calibration.limiting_group,
-        "notes": "\n".join([notes, *calibration.notes]).strip(),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)  # readers never see a half-written file
-    return path
-
-
-def read_calibration(path: str | Path) -> CalibrationFile:
-    """Read and validate a calibration file; raises ValueError naming the file on any problem."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read calibration: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise ValueError(f"{path}: calibration must be a JSON object")
-    problems = []
-    if not isinstance(doc.get("model"), str) or not doc["model"]:
-        problems.append("'model' must be a non-empty string")
-    for key in ("threshold", "target_fmr"):
-        value = doc.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            problems.append(f"'{key}' must be a finite number")
-    dataset = doc.get("dataset")
-    if not isinstance(dataset, Mapping) or not re.fullmatch(r"[0-9a-f]{64}", str(dataset.get("sha256", ""))):
-        problems.append("'dataset.sha256' must be 64 lowercase hex digits")
-    if not isinstance(doc.get("groups", {}), Mapping):
-        problems.append("'groups' must be an object")
-    if problems:
-        raise ValueError(f"{path}: invalid calibration: {'; '.join(problems)}")
-    return CalibrationFile(
-        model=doc["model"],
-        threshold=float(doc["threshold"]),
-        target_fmr=float(doc["target_fmr"]),
-        method=str(doc.get("method", "")),
-        created=str(doc.get("created", "")),
-        dataset=dict(dataset),
-        groups=dict(doc.get("groups", {})),
-        notes=str(doc.get("notes", "")),
-        raw=dict(doc),
-    )
+    return calibrate_score_set(ScoreSet.from_labels(scores, same, groups=groups, groups_b=groups_b), target_fmr)
