@@ -216,10 +216,13 @@ class CameraService:
             return [public_view(c) for c in session.scalars(select(Camera).order_by(Camera.id))]
 
     def import_geojson(self, actor: Actor, data: dict[str, Any]) -> int:
-        cameras = from_geojson(data)
-        for info in cameras:
-            self.add(actor, info, replace=True)
-        return len(cameras)
+        """All or nothing, in one gated operation (so even an empty import checks the role)."""
+        with operate(self.overt, actor, "camera.manage") as op:
+            cameras = from_geojson(data)
+            for info in cameras:
+                info.validate()
+                self._register(op, info, replace=True)
+            return len(cameras)
 
     def health(self, actor: Actor) -> dict[str, dict[str, Any]]:
         """Live status per camera from the stream supervisor ({} when none runs in this process)."""
