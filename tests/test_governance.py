@@ -257,3 +257,16 @@ def test_every_operation_is_in_the_verified_audit_log(overt) -> None:
     ):
         assert expected in actions
     assert overt.system.verify_audit(actor("aud")).ok
+
+
+def test_returned_urgent_start_lapses_too(overt) -> None:
+    prep = approved(overt, name="preparation")
+    enroll(overt, prep, "person-042", "042_neutral.jpg")
+    urgent = overt.deployments.apply(OP, spec(name="urgent"))
+    overt.deployments.urgent_start(OP, urgent, "imminent threat reported by phone")
+    overt.gallery.identify(OP, urgent, FACES / "042_smiling.jpg", ["missing"], case="C")
+    assert overt.deployments.decide(actor("judge"), urgent, "return", "justify the camera list") == "returned"
+    with pytest.raises(Refused, match="not-approved"):
+        overt.gallery.identify(OP, urgent, FACES / "042_smiling.jpg", ["missing"], case="C")
+    counts = overt.system.retention(actor("dpo"), at=datetime.now(UTC) + timedelta(hours=25))
+    assert counts["lapsed_deployments"] == 1 and counts["alerts"] == 1

@@ -112,9 +112,10 @@ def urgent_start(session: Session, deployment: Deployment, actor: str, justifica
 
 
 def urgent_lapsed(deployment: Deployment, now: datetime) -> bool:
-    """An urgent start that was rejected, or not approved within 24 hours: its products must go."""
+    """An urgent start that was rejected, or not approved within 24 hours (still waiting, returned, amended,
+    revoked): everything it produced must go."""
     if deployment.urgent_started_at is None:
         return False
     if deployment.status == "rejected":
         return True
-    return deployment.status == "urgent" and now > deployment.urgent_started_at + URGENT_GRACE
+    return deployment.status != "approved" and now > deployment.urgent_started_at + URGENT_GRACE
