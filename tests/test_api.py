@@ -18,13 +18,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from overt.api import ApiSettings, create_app
 from overt.api.server import running
+from overt.cli.main import app as cli
 from overt.config import Settings
 from overt.gallery.search import Candidate
 from overt.governance.gate import Scope
-from overt.services import Actor, Overt, operate
+from overt.services import Actor, NotInitialised, Overt, operate
 from overt.services.demo import USERS, seed_demo
 from overt.storage.models import Subject
 from tests.governance_helpers import ROLES, spec
@@ -457,3 +459,8 @@ def test_demo_seed_is_marked_and_complete(tmp_path: Path) -> None:
     (alert,) = client.get("/api/alerts", headers=reviewer).json()
     assert alert["status"] == "pending" and alert["subject"] == "demo-person-042"
     overt.db.dispose()
+
+
+def test_serve_refuses_an_uninitialised_home(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "nothing"), "serve", "--port", "1"])
+    assert isinstance(result.exception, NotInitialised)  # before any port is opened, with the `overt init` hint

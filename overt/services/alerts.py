@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from ..gallery.search import Candidate
 from ..governance import review as review_rules
@@ -114,7 +115,7 @@ class AlertService:
         self, actor: Actor, *, status: str | None = None, deployment_id: int | None = None, limit: int = 200
     ) -> list[dict[str, Any]]:
         with operate(self.overt, actor, "alert.read") as op:
-            query = select(Alert).order_by(Alert.id.desc()).limit(limit)
+            query = select(Alert).options(selectinload(Alert.reviews)).order_by(Alert.id.desc()).limit(limit)
             if status:
                 query = query.where(Alert.status == status)
             if deployment_id is not None:
@@ -139,7 +140,8 @@ class AlertService:
             if after_alert is None:
                 last_alert = op.session.scalar(select(func.max(Alert.id))) or 0
                 return {"alerts": [], "updated": [], "cursor": [last_alert, last_review]}
-            new = list(op.session.scalars(select(Alert).where(Alert.id > after_alert).order_by(Alert.id).limit(limit)))
+            newer = select(Alert).options(selectinload(Alert.reviews)).where(Alert.id > after_alert)
+            new = list(op.session.scalars(newer.order_by(Alert.id).limit(limit)))
             reviewed_ids = set(
                 op.session.scalars(
                     select(Review.alert_id).where(Review.id > after_review, Review.id <= last_review).distinct()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check
 from ..governance.permissions import PERMISSIONS, Refused, check_permission
+from ..storage.db import Database
 from ..storage.models import Deployment
 
 if TYPE_CHECKING:
@@ -68,6 +71,17 @@ class Operation:
 READ_ONLY_ACTIONS = frozenset({"alert.read", "deployment.read", "watchlist.read", "camera.read"})
 
 
+_WRITERS: WeakKeyDictionary[Database, threading.RLock] = WeakKeyDictionary()
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writers(db: Database) -> threading.RLock:
+    """One writer at a time per SQLite database in this process, queued by the OS rather than by
+    SQLite's sleep-and-retry busy handler, which under load leaves some writers waiting for seconds."""
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(db, threading.RLock())
+
+
 def _sqlite_write_lock(session: Session) -> None:
     """Take SQLite's write lock before the operation's first read, waiting for it (busy_timeout).
 
@@ -93,8 +107,9 @@ def operate(
     so the log shows what was attempted as well as what was done.
     """
     at = now()
+    writer = _writers(overt.db) if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS else nullcontext()
     try:
-        with overt.db.session() as session:
+        with writer, overt.db.session() as session:
             if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS:
                 _sqlite_write_lock(session)
             check_permission(actor.role, action)

@@ -31,6 +31,7 @@ def health() -> dict[str, bool]:
 
 @router.get("/users", tags=["users"], openapi_extra=needs("user.manage"))
 def list_users(actor: ActorDep, overt: OvertDep) -> list[dict[str, Any]]:
+    """Every user with its role (never a token or its hash)."""
     return overt.system.users(actor)
 
 

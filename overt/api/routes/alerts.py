@@ -57,7 +57,8 @@ async def alert_events(request: Request, overt: Overt, actor: Actor, cursor: tup
     state.streams += 1
     try:
         alert_cursor, review_cursor = cursor
-        yield "retry: 3000\n\n" + event("ready", {"cursor": f"{alert_cursor}.{review_cursor}"})
+        start = f"{alert_cursor}.{review_cursor}"  # as an id too, so a reconnect resumes here, not "from now"
+        yield "retry: 3000\n\n" + event("ready", {"cursor": start}, start)
         started = last_beat = time.monotonic()
         while time.monotonic() - started < settings.sse_max_seconds and not state.closing.is_set():
             feed = await run_in_threadpool(overt.alerts.feed, actor, alert_cursor, review_cursor)
@@ -120,6 +121,7 @@ async def stream(
 
 @router.get("/{alert_id}", openapi_extra=needs("alert.read"))
 def show_alert(alert_id: int, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """One alert, as blind as the list."""
     return overt.alerts.show(actor, alert_id)
 
 

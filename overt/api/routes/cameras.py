@@ -49,6 +49,7 @@ def list_cameras(actor: ActorDep, overt: OvertDep) -> list[dict[str, Any]]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=needs("camera.manage"))
 def add_camera(body: NewCamera, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """Register a camera: it appears on the public map with its notice at once."""
     overt.cameras.add(actor, body.info(body.id))
     return overt.cameras.get(actor, body.id)
 
@@ -65,6 +66,7 @@ def import_cameras(
 
 @router.get("/{camera_id}", openapi_extra=needs("camera.read"))
 def show_camera(camera_id: str, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """One camera with its source and live health (null when not running)."""
     camera = overt.cameras.get(actor, camera_id)
     return {**camera, "health": overt.cameras.health(actor).get(camera_id)}
 
@@ -80,5 +82,6 @@ def update_camera(camera_id: str, body: CameraFields, actor: ActorDep, overt: Ov
 def remove_camera(
     camera_id: str, actor: ActorDep, overt: OvertDep, reason: Annotated[str, Query(max_length=2000)] = ""
 ) -> dict[str, str]:
+    """Take a camera off the registry (and the public map)."""
     overt.cameras.remove(actor, camera_id, reason)
     return {"removed": camera_id}

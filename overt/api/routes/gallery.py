@@ -39,6 +39,7 @@ def list_watchlists(actor: ActorDep, overt: OvertDep) -> list[dict[str, Any]]:
 
 @router.post("/watchlists", status_code=status.HTTP_201_CREATED, openapi_extra=needs("watchlist.manage"))
 def create_watchlist(body: NewWatchlist, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
+    """An empty watchlist; subjects are enrolled under a deployment that names it."""
     watchlist_id = overt.gallery.create_watchlist(
         actor, body.name, purpose=body.purpose, categories=body.categories, expires_at=body.expires_at
     )
@@ -67,6 +68,7 @@ def remove_subject(
     overt: OvertDep,
     reason: Annotated[str, Query(max_length=2000)] = "",
 ) -> dict[str, Any]:
+    """Remove a subject with its templates and reference photo (the DPO may, e.g. after a complaint)."""
     overt.gallery.remove_subject(actor, name, reference, reason)
     return {"removed": reference, "watchlist": name}
 

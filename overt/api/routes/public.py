@@ -57,6 +57,7 @@ def public_deployments(overt: OvertDep) -> list[dict[str, Any]]:
 
 @router.get("/deployments/{deployment_id}", openapi_extra=needs(PUBLIC))
 def public_deployment(deployment_id: int, overt: OvertDep) -> dict[str, Any]:
+    """One deployment's public summary (404 for applications never authorised)."""
     records = overt.deployments.public_records(deployment_id)
     if not records:
         raise Refused("unknown-deployment", f"no published deployment {deployment_id}")
@@ -98,6 +99,7 @@ def reports(
     overt: OvertDep,
     status: Annotated[Literal["pending", "accepted", "rejected"] | None, Query()] = "pending",
 ) -> list[dict[str, Any]]:
+    """The public's camera reports waiting for moderation (or those already accepted or rejected)."""
     return overt.cameras.reports(actor, status)
 
 

@@ -44,7 +44,13 @@ def login(
     response.set_cookie(
         CSRF_COOKIE, session.csrf, max_age=max_age, httponly=False, samesite="strict", secure=secure, path="/"
     )
-    return {"user": actor.name, "role": actor.role, "may": allowed_actions(actor), "csrf": session.csrf}
+    return {
+        "user": actor.name,
+        "role": actor.role,
+        "may": allowed_actions(actor),
+        "csrf": session.csrf,
+        "demo": request.app.state.settings.demo,
+    }
 
 
 @router.get("", openapi_extra=needs(AUTHENTICATED))
