@@ -46,8 +46,8 @@ the session's CSRF token in `{CSRF_HEADER}` (it is in the login response and the
 **Errors** are JSON: `{{"error": {{"rule": ..., "message": ...}}}}`. A refusal by the rules is 403 and
 names its rule; 401 a missing or bad token; 404 unknown; 413 too large; 422 invalid; 429 rate-limited.
 
-`x-permission` on each operation names the action the service layer checks (docs/api.md has the
-roles); `public` routes need no login and are rate-limited per client address.
+`x-permission` on each operation names the action the service layer checks (overt/governance/permissions.py
+says which roles may); `public` routes need no login and are rate-limited per client address.
 """
 
 

@@ -353,7 +353,7 @@
     const head = ['seq', 'when', 'actor', 'action', 'deployment', 'object', 'outcome', 'details'];
     $('audit-table').replaceChildren(el('table', {},
       el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))),
-      el('tbody', {}, rows.map((r) => el('tr', { class: r.outcome },
+      el('tbody', {}, rows.map((r) => el('tr', { class: `outcome-${r.outcome}` },
         el('td', {}, r.seq), el('td', {}, when(r.at)), el('td', {}, r.actor), el('td', {}, r.action),
         el('td', {}, r.deployment ?? ''), el('td', {}, r.object_type ? `${r.object_type} ${r.object_id}` : ''),
         el('td', {}, r.outcome), el('td', {}, el('code', {}, JSON.stringify(r.details))))))));
