@@ -6,13 +6,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from ..api import ApiSettings, create_app
 from ..api.server import serve as run_server
 from ..config import Settings
 from ..services import Overt
-from ..services.demo import seed_demo
+from ..services.background import RetentionJob, camera_supervisor
+from ..services.demo import SAMPLES, WALKERS, seed_demo
+from ..streams.mjpeg import MjpegServer
+from ..streams.synthetic import make_scene_video, walkers
 from .context import overt
 from .output import console
 
@@ -29,11 +33,14 @@ def serve(
 ) -> None:
     """Serve the API (docs at /docs), the console (/console) and the public site (/)."""
     demo_home = Path(tempfile.mkdtemp(prefix="overt-demo-")) if demo else None
+    background: list = []
     try:
         if demo_home is not None:
             installation = Overt(Settings(home=demo_home))
-            console.print("[bold yellow]DEMO[/bold yellow]: seeding demonstration data (sample faces, CC-BY 4.0)…")
-            seeded = seed_demo(installation)
+            console.print("[bold yellow]DEMO[/bold yellow]: filming a demonstration scene (sample faces, CC-BY 4.0)…")
+            camera = _demo_camera(demo_home)
+            background.append(camera)
+            seeded = seed_demo(installation, camera.url)
             console.print(f"[bold yellow]DEMO[/bold yellow] data directory (deleted on exit): {demo_home}")
             for name, (role, token) in seeded.tokens.items():
                 console.print(f"  {name:<11} {role:<9} {token}")
@@ -48,12 +55,23 @@ def serve(
             console.print(
                 f"[yellow]listening on {host}: put a TLS proxy in front and set OVERT_SECURE_COOKIES=1[/yellow]"
             )
-        app = create_app(installation, ApiSettings(demo=demo))
+        background += [camera_supervisor(installation), RetentionJob(installation)]
+        app = create_app(installation, ApiSettings(demo=demo), background=background)
         console.print(f"console http://{host}:{port}/console · public site http://{host}:{port}/ · API docs /docs")
         run_server(app, host, port)
     finally:
         if demo_home is not None:
             shutil.rmtree(demo_home, ignore_errors=True)
+
+
+def _demo_camera(folder: Path) -> MjpegServer:
+    """A network camera on loopback, looping a generated scene in which the sample people walk past."""
+    people = walkers([(f"demo-person-{n}", SAMPLES / f"{n}_smiling.jpg") for n in WALKERS], seconds=40.0,
+                     concurrent=2, face_px=(130.0, 170.0))
+    backdrop = np.linspace(60, 200, 960, dtype=np.uint8)[None, :, None].repeat(540, axis=0).repeat(3, axis=2)
+    video = folder / "demo-camera.mp4"
+    make_scene_video(video, people, backdrop, size=(960, 540), fps=10.0, seconds=40.0)
+    return MjpegServer(video, fps=10.0, loop=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -34,7 +34,8 @@ USERS = {
 }
 CAMERA = "demo-cam-1"
 WATCHLIST = "demo-missing-persons"
-SUBJECTS = ("001", "004", "025", "042")
+SUBJECTS = ("001", "004", "042")  # enrolled; 025 also walks past the demo camera and must raise nothing
+WALKERS = ("001", "004", "025", "042")
 
 
 class DemoError(Exception):
@@ -74,9 +75,10 @@ def _spec(mode: str, name: str) -> str:
     )
 
 
-def seed_demo(overt: Overt) -> Demo:
-    """Users for every role, a demo camera, a watchlist of the sample faces, two approved deployments
-    covering the next week (live on the camera; retrospective for still searches) and one pending alert."""
+def seed_demo(overt: Overt, camera_source: str = "") -> Demo:
+    """Users for every role, a demo camera (reading `camera_source`), a watchlist of the sample faces, two
+    approved deployments covering the next week (live on the camera; retrospective for still searches)
+    and one pending alert."""
     info = overt.system.init()
     if not info["admin_token"]:
         raise DemoError(f"{info['home']} is already initialised: the demo needs a fresh data directory")
@@ -89,6 +91,7 @@ def seed_demo(overt: Overt) -> Demo:
         operator,
         CameraInfo(
             CAMERA,
+            source=camera_source,
             name=f"{MARK} camera (not a real camera)",
             lat=51.5080,
             lon=-0.1281,
