@@ -27,7 +27,7 @@ from overt.config import Settings
 from overt.gallery.search import Candidate
 from overt.governance.gate import Scope
 from overt.services import Actor, NotInitialised, Overt, operate
-from overt.services.demo import USERS, seed_demo
+from overt.services.demo import SUBJECTS, USERS, seed_demo
 from overt.storage.models import Subject
 from tests.governance_helpers import ROLES, spec
 
@@ -454,7 +454,7 @@ def test_demo_seed_is_marked_and_complete(tmp_path: Path) -> None:
     assert client.get("/api/public/info").json()["demo"] is True
     records = client.get("/api/public/deployments").json()
     assert len(records) == 2 and all(r["name"].startswith("DEMO") and r["status"] == "approved" for r in records)
-    assert all(r["watchlist_size"] == 4 for r in records)
+    assert all(r["watchlist_size"] == len(SUBJECTS) for r in records)
     reviewer = {"Authorization": f"Bearer {demo.tokens['reviewer-1'][1]}"}
     (alert,) = client.get("/api/alerts", headers=reviewer).json()
     assert alert["status"] == "pending" and alert["subject"] == "demo-person-042"
