@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .context import overt
-from .output import console, fail, print_json
+from .output import console, fail, print_json, progress_bar
 
 cohort_app = typer.Typer(help="Cohorts for score normalisation.", no_args_is_help=True)
 
@@ -26,9 +25,7 @@ def cohort_build(
     """Embed a folder of openly licensed faces into a signed cohort (embeddings only, no images)."""
     if not folder.is_dir():
         fail(f"{folder}: not a folder")
-    with Progress(
-        TextColumn("cohort"), BarColumn(), MofNCompleteColumn(), console=console, transient=True, disable=as_json
-    ) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("cohort", total=None)
         result = overt(ctx).cohorts.build(
             folder, source=source, licence=licence, attribution=attribution, out=out, on_image=lambda: bar.advance(task)

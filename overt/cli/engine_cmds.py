@@ -5,25 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..engine import EngineError, ImageError, NoFaceError
 from .context import overt
-from .output import EXIT_BAD_IMAGE, EXIT_NO_FACE, console, fail, print_json
+from .output import EXIT_BAD_IMAGE, EXIT_NO_FACE, console, fail, print_json, progress_bar
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _run_batch(ctx: typer.Context, paths: list[Path], embed: bool, as_json: bool) -> list:
@@ -32,7 +20,7 @@ def _run_batch(ctx: typer.Context, paths: list[Path], embed: bool, as_json: bool
     if as_json or not console.is_terminal:
         results = list(lab.analyse(paths, embed=embed))
     else:
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("faces", total=None)
             for result in lab.analyse(paths, embed=embed, on_result=lambda r: bar.advance(task)):
                 results.append(result)

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..services.evaluation import EvaluationRequest
 from .context import overt
-from .output import console, fail, print_json
+from .output import console, fail, print_json, progress_bar
 
 MODES = ("scores", "classifier")
 
@@ -101,15 +100,7 @@ def evaluate(
             cohort_k,
             json.loads(evidence.read_text()) if evidence else {},
         )
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=as_json,
-        ) as bar:
+        with progress_bar(disable=as_json) as bar:
             task = bar.add_task("embedding", total=len(manifest.read_text().splitlines()) - 1)
             boot = bar.add_task("bootstrap", total=None, visible=False)
 

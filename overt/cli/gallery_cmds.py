@@ -6,13 +6,12 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from ..gallery.store import GalleryError
 from ..services.gallery import EnrolRequest, requests_from_csv, requests_from_folder
 from .context import acting, overt
-from .output import EXIT_ERROR, console, fail, print_json
+from .output import EXIT_ERROR, console, fail, print_json, progress_bar
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 DeploymentOpt = typer.Option(..., "--deployment", "-d", help="The approved deployment this runs under.")
@@ -99,9 +98,7 @@ def enroll(
     if folder is not None or from_csv is not None:
         requests = requests_from_folder(folder, category) if folder else requests_from_csv(from_csv)
         results = []
-        with Progress(
-            TextColumn("enrolling"), BarColumn(), MofNCompleteColumn(), console=console, transient=True, disable=as_json
-        ) as bar:
+        with progress_bar(disable=as_json) as bar:
             task = bar.add_task("enrol", total=len(requests))
             for result in service.enroll_many(
                 actor, deployment, watchlist, requests, on_result=lambda r: bar.advance(task)

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,6 +19,19 @@ EXIT_NO_FACE = 3
 EXIT_BAD_IMAGE = 4
 EXIT_REFUSED = 5
 EXIT_INTEGRITY = 6
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    """The one progress bar every long command shows (off for --json, so stdout stays machine-readable)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable,
+    )
 
 
 def print_json(data: Any) -> None:

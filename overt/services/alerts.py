@@ -217,22 +217,26 @@ class AlertService:
                 action_taken=outcome,
             )
 
+    def _viewed(self, op: Operation, alert: Alert, kind: str) -> None:
+        """Every look at a face (evidence or the watchlist photo) is an audited event."""
+        self.overt.record(
+            op.session,
+            "evidence.view",
+            actor=op.actor.name,
+            deployment_id=alert.deployment_id,
+            object_type="alert",
+            object_id=str(alert.id),
+            alert_id=alert.id,
+            kind=kind,
+        )
+
     def evidence(self, actor: Actor, alert_id: int, kind: str) -> bytes:
         with operate(self.overt, actor, "evidence.read") as op:
             alert = self._get(op, alert_id)
             item = next((e for e in alert.evidence if e.kind == kind), None)
             if item is None:
                 raise Refused("no-evidence", f"alert {alert_id} has no {kind} (expired or never kept)")
-            self.overt.record(
-                op.session,
-                "evidence.view",
-                actor=actor.name,
-                deployment_id=alert.deployment_id,
-                object_type="alert",
-                object_id=str(alert.id),
-                alert_id=alert.id,
-                kind=kind,
-            )
+            self._viewed(op, alert, kind)
             return self.overt.keys.decrypt(item.data, EVIDENCE_CONTEXT)
 
     def reference_image(self, actor: Actor, alert_id: int) -> bytes:
@@ -242,14 +246,5 @@ class AlertService:
             image = self.overt.gallery.subject_image(op.session, alert.subject_id) if alert.subject_id else None
             if image is None:
                 raise Refused("no-evidence", f"alert {alert_id}'s subject has no reference photo (removed or expired)")
-            self.overt.record(
-                op.session,
-                "evidence.view",
-                actor=actor.name,
-                deployment_id=alert.deployment_id,
-                object_type="alert",
-                object_id=str(alert.id),
-                alert_id=alert.id,
-                kind="reference",
-            )
+            self._viewed(op, alert, "reference")
             return image

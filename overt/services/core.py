@@ -132,12 +132,17 @@ def operate(
         )
         raise
     except overt.domain_errors as exc:
-        overt.record_separately(
-            "operation.failed",
-            actor=actor.name,
-            deployment_id=deployment_id,
-            outcome="error",
-            operation=action,
-            error=str(exc)[:500],
-        )
+        record_failure(overt, actor, action, deployment_id, exc)
         raise
+
+
+def record_failure(overt: Overt, actor: Actor, action: str, deployment_id: int | None, exc: Exception) -> None:
+    """A failed operation (bad input, duplicate, no face) is audited in a transaction of its own."""
+    overt.record_separately(
+        "operation.failed",
+        actor=actor.name,
+        deployment_id=deployment_id,
+        outcome="error",
+        operation=action,
+        error=str(exc)[:500],
+    )

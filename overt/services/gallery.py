@@ -19,7 +19,7 @@ from ..gallery import store
 from ..gallery.store import GalleryError, NewTemplate
 from ..governance.gate import Scope, effective_threshold
 from ..storage.models import Subject, Watchlist
-from .core import Actor, operate
+from .core import Actor, operate, record_failure
 from .lab import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -167,17 +167,6 @@ class GalleryService:
             "expires": watchlist.expires_at.isoformat() if watchlist.expires_at else None,
         }
 
-    def _failed(self, actor: Actor, action: str, deployment_id: int, exc: Exception) -> None:
-        """Bad input found before the gated transaction is audited too."""
-        self.overt.record_separately(
-            "operation.failed",
-            actor=actor.name,
-            deployment_id=deployment_id,
-            outcome="error",
-            operation=action,
-            error=str(exc)[:500],
-        )
-
     # --- enrolment ---------------------------------------------------------------------------
     def _templates(
         self, request: EnrolRequest, force_reason: str, face_index: int | None
@@ -238,7 +227,7 @@ class GalleryService:
                 raise GalleryError(f"subject {request.reference!r}: no images")
             templates, jpeg = self._templates(request, force_reason, face_index)
         except (GalleryError, EngineError) as exc:
-            self._failed(actor, "subject.enroll", deployment_id, exc)
+            record_failure(self.overt, actor, "subject.enroll", deployment_id, exc)
             raise
         scope = Scope("enroll", watchlists=(watchlist,), watchlist_sizes=(size,), adding=1, category=request.category)
         with operate(self.overt, actor, "subject.enroll", deployment_id=deployment_id, scope=scope) as op:
@@ -332,7 +321,7 @@ class GalleryService:
             pixels = self.engine.load(image)
             analysed, faces = self.engine.template(pixels)
         except EngineError as exc:
-            self._failed(actor, "identify", deployment_id, exc)
+            record_failure(self.overt, actor, "identify", deployment_id, exc)
             raise
         assert analysed.embedding is not None
         scope = Scope("identify", watchlists=tuple(watchlists), watchlist_sizes=sizes, threshold=threshold, case=case)
