@@ -97,14 +97,19 @@ def test_crossing_exact_max_keeps_everything(rng):
     gallery = unit(rng, 4000)
     ids = np.arange(4000, dtype=np.int64) + 100
     index = TemplateIndex(DIM, exact_max=500)
-    index.add(ids[:400], gallery[:400])
-    assert index.kind == "exact"
-    index.add(ids[400:600], gallery[400:600])
+    index.add(ids[:500], gallery[:500])
+    index.add(ids[:10], gallery[3990:])  # replacing at exactly exact_max does not cross
+    assert index.kind == "exact" and len(index) == 500
+    # Crossing with a batch that also replaces 50 templates: no duplicates, new vectors win.
+    batch = np.r_[400:600]
+    fresh = unit(rng, 200)
+    index.add(ids[batch], fresh)
+    gallery[batch] = fresh
     assert index.kind == "ivf" and len(index) == 600
     index.add(ids[600:], gallery[600:])  # grows past 4x the trained size: retrained, still all there
     assert len(index) == 4000 and all(int(i) in index for i in ids)
-    _, found = index.search(gallery[::50], 1)
-    np.testing.assert_array_equal(found[:, 0], ids[::50])
+    _, found = index.search(gallery[10::40], 1)
+    np.testing.assert_array_equal(found[:, 0], ids[10::40])
     index.remove(ids[:3900])
     assert index.kind == "ivf" and len(index) == 100  # never switches back
 

@@ -39,13 +39,15 @@ _KINDS = ("auto", "exact", "hnsw", "ivf")
 _CHUNK = 65_536  # rows per normalisation / insertion step: bounds temporary copies to ~32 MB
 _QUERY_BLOCK_SCORES = 1 << 24  # exact search: at most this many scores (64 MB) materialised at once
 
-# IVF: ~4*sqrt(n) lists, 32 training points per list (k-means is the build's bottleneck on 2
-# cores). Probing 1/8 of the lists gave recall@1 0.997-0.999 on mated queries of random 128-d
-# vectors at 50k-1M (1/16: 0.986-0.992); real embeddings cluster, so this is conservative.
-_IVF_LISTS_PER_SQRT_N = 4
+# IVF: ~2*sqrt(n) lists, 32 training rows per list (k-means and list assignment dominate the
+# build on 2 cores; 4*sqrt(n) lists recalled a little more per fraction probed but built 3x
+# slower at 1M). Probing 1/6 of the lists gave recall@1 0.9955 / 0.998 / 0.9998 at 50k / 200k / 1M on
+# mated queries of random 128-d vectors (1/8: 0.989 / 0.995 / 0.9985); real embeddings cluster,
+# so this is conservative.
+_IVF_LISTS_PER_SQRT_N = 2
 _IVF_TRAIN_PER_LIST = 32
 _IVF_KMEANS_ITERS = 10
-_IVF_PROBE_FRACTION = 1 / 8
+_IVF_PROBE_FRACTION = 1 / 6
 _IVF_MIN_PROBES = 32
 _IVF_REGROW_FACTOR = 4  # retrain once the size is this many times the size trained for
 _SQ_RANGE_MARGIN = 0.2
@@ -116,11 +118,22 @@ def _sample_rows(segments: list[_Segment], count: int, seed: int = 0) -> np.ndar
     picks = np.sort(np.random.default_rng(seed).choice(total, size=min(count, total), replace=False))
     parts, start = [], 0
     for (_, vectors, norms), size in zip(segments, sizes, strict=True):
-        local = picks[(picks >= start) & (picks < start + size)] - start
+        lo, hi = np.searchsorted(picks, [start, start + size])  # picks are sorted
+        local = picks[lo:hi] - start
         rows = np.asarray(vectors[local], dtype=np.float32)
         parts.append(rows / norms[local, None] if norms is not None else rows)
         start += size
     return np.concatenate(parts)
+
+
+def _without(segments: list[_Segment], ids: np.ndarray) -> list[_Segment]:
+    """Exported (already unit) segments minus the rows whose ids are about to be replaced."""
+    ids = np.sort(ids)
+    kept: list[_Segment] = []
+    for seg_ids, vectors, _ in segments:
+        keep = ids[np.searchsorted(ids, seg_ids).clip(max=len(ids) - 1)] != seg_ids
+        kept.append((seg_ids, vectors, None) if keep.all() else (seg_ids[keep], vectors[keep], None))
+    return kept
 
 
 def _ivf_lists(n: int) -> int:
@@ -148,14 +161,18 @@ class _Exact:
     def contains(self, id_: int) -> bool:
         return id_ in self._rows
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        end = self._n + len(ids)
-        if end > len(self._ids):
-            capacity = max(end, 2 * len(self._ids), 1024)
+    def reserve(self, n: int) -> None:
+        """Grow to hold n rows; doubling keeps one-by-one enrolment amortised O(1) per row."""
+        if n > len(self._ids):
+            capacity = max(n, 2 * len(self._ids), 1024)
             grown = np.empty((capacity, self._vectors.shape[1]), dtype=np.float32)
             grown[: self._n] = self._vectors[: self._n]
             self._vectors = grown
             self._ids = np.resize(self._ids, capacity)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        end = self._n + len(ids)
+        self.reserve(end)
         self._vectors[self._n : end] = vectors
         self._ids[self._n : end] = ids
         self._rows.update(zip(ids.tolist(), range(self._n, end), strict=True))
@@ -201,12 +218,13 @@ class _Exact:
     def export(self) -> list[_Segment]:
         return [(self._ids[: self._n], self._vectors[: self._n], None)]
 
+    def size_after(self, ids: np.ndarray) -> int:
+        """Size once ids are added, replacing those already present."""
+        return self._n + sum(1 for id_ in ids.tolist() if id_ not in self._rows)
+
     @property
     def params(self) -> dict[str, object]:
         return {"kind": self.kind, "storage": "float32"}
-
-    def outgrown(self, n: int) -> bool:
-        return False
 
     @property
     def nbytes(self) -> int:
@@ -286,6 +304,7 @@ class _IVF:
         return segments
 
     def outgrown(self, n: int) -> bool:
+        """n may count replaced ids twice: an early retrain is harmless."""
         return self._index is None or n > _IVF_REGROW_FACTOR * self._trained_for
 
     @property
@@ -348,9 +367,6 @@ class _HNSW:
         ids[:, :width][valid] = keys[valid].astype(np.int64)
         return scores, ids
 
-    def outgrown(self, n: int) -> bool:
-        return False
-
     @property
     def nbytes(self) -> int:
         return int(self._index.memory_usage)
@@ -409,7 +425,8 @@ class TemplateIndex:
         self._exact_max = exact_max
         self._requested = kind
         self._nprobe = nprobe
-        self._lock = _RWLock()
+        self._lock = _RWLock()  # searches share it; swapping or mutating the structure excludes them
+        self._mutating = threading.Lock()  # one add/remove at a time, held through a rebuild
         self._backend: _Exact | _IVF | _HNSW
         if kind == "hnsw":
             self._backend = _HNSW(dim, ef_search, threads or os.cpu_count() or 1)
@@ -470,19 +487,26 @@ class TemplateIndex:
         if not len(ids):
             return
         incoming: _Segment = (ids, vectors, norms)
-        with self._lock.write():
-            self._backend.remove(ids)
-            n = len(self._backend) + len(ids)
-            if self._target_kind(n) != self._backend.kind or self._backend.outgrown(n):
-                self._backend = self._build_ivf([*self._backend.export(), incoming], n)
+        with self._mutating:
+            backend = self._backend
+            if self._rebuild_due(backend, ids):
+                # Build the replacement beside the current structure, which keeps answering searches.
+                segments = [*_without(backend.export(), ids), incoming]
+                rebuilt = self._build_ivf(segments, sum(len(segment[0]) for segment in segments))
+                with self._lock.write():
+                    self._backend = rebuilt
                 return
-            for chunk_ids, rows in _normalised_chunks(incoming):
-                self._backend.add(chunk_ids, rows)
+            with self._lock.write():
+                backend.remove(ids)
+                if isinstance(backend, _Exact):
+                    backend.reserve(len(backend) + len(ids))  # one allocation for a bulk build
+                for chunk_ids, rows in _normalised_chunks(incoming):
+                    backend.add(chunk_ids, rows)
 
     def remove(self, ids: np.ndarray | Iterable[int]) -> int:
         """Remove templates; returns how many were present (unknown ids are ignored)."""
         ids = np.unique(_check_ids(ids))
-        with self._lock.write():
+        with self._mutating, self._lock.write():
             return self._backend.remove(ids)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -494,10 +518,11 @@ class TemplateIndex:
         with self._lock.read():
             return self._backend.search(unit, int(k))
 
-    def _target_kind(self, n: int) -> str:
-        if self._requested != "auto":
-            return self._requested
-        return "ivf" if self._backend.kind == "ivf" or n > self._exact_max else "exact"
+    def _rebuild_due(self, backend: _Exact | _IVF | _HNSW, ids: np.ndarray) -> bool:
+        """auto crossing exact_max, or an ivf outgrowing the size its lists were trained for."""
+        if isinstance(backend, _Exact):
+            return self._requested == "auto" and backend.size_after(ids) > self._exact_max
+        return isinstance(backend, _IVF) and backend.outgrown(len(backend) + len(ids))
 
     def _build_ivf(self, segments: list[_Segment], n: int) -> _IVF:
         ivf = _IVF(self._dim, self._nprobe)
