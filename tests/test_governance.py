@@ -270,3 +270,19 @@ def test_returned_urgent_start_lapses_too(overt) -> None:
         overt.gallery.identify(OP, urgent, FACES / "042_smiling.jpg", ["missing"], case="C")
     counts = overt.system.retention(actor("dpo"), at=datetime.now(UTC) + timedelta(hours=25))
     assert counts["lapsed_deployments"] == 1 and counts["alerts"] == 1
+
+
+def test_token_reset_and_disable_stop_access_at_once(overt) -> None:
+    old = overt.system.add_user(actor("admin"), "temp", "reviewer")
+    assert overt.authenticate(old).name == "temp"
+    new = overt.system.reset_token(actor("admin"), "temp")
+    with pytest.raises(Refused, match="token"):
+        overt.authenticate(old)
+    assert overt.authenticate(new).name == "temp"
+    with pytest.raises(Refused, match="role"):
+        overt.system.disable_user(actor("dpo"), "temp", "not allowed")
+    overt.system.disable_user(actor("admin"), "temp", "left the unit")
+    with pytest.raises(Refused, match="token"):
+        overt.authenticate(new)
+    with pytest.raises(Refused, match="unknown-user"):
+        overt.actor("temp")

@@ -187,20 +187,6 @@ class SubjectEnrolled(Event):
 
 @_register
 @dataclass(frozen=True, kw_only=True)
-class EnrolmentRefused(Event):
-    """An image offered for `watchlist` was not enrolled: `reason` (no face, several faces, low quality).
-
-    image_sha256 identifies the image without keeping it.
-    """
-
-    name = "enroll.refused"
-    watchlist: str
-    image_sha256: str
-    reason: str
-
-
-@_register
-@dataclass(frozen=True, kw_only=True)
 class SubjectRemoved(Event):
     """Subject `subject_id` was removed from `watchlist` with its `templates` templates, for `reason`."""
 

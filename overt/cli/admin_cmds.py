@@ -55,6 +55,20 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     console.print(table)
 
 
+@user_app.command("token")
+def user_token(ctx: typer.Context, name: str, as_json: bool = JsonOpt) -> None:
+    """Issue a new API token (the old one stops working at once); printed once."""
+    token = overt(ctx).system.reset_token(acting(ctx), name)
+    print_json({"name": name, "token": token}) if as_json else console.print(f"new API token for {name}: {token}")
+
+
+@user_app.command("disable")
+def user_disable(ctx: typer.Context, name: str, reason: str = typer.Option(..., "--reason")) -> None:
+    """Disable a user: their token and console sessions stop working at once."""
+    overt(ctx).system.disable_user(acting(ctx), name, reason)
+    console.print(f"user {name} disabled")
+
+
 @keys_app.command("rotate")
 def keys_rotate(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """Re-encrypt every template and image under a new key."""

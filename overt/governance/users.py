@@ -26,11 +26,31 @@ def create_user(session: Session, name: str, role: str) -> tuple[User, str]:
         raise Refused("user-role", f"unknown role {role!r} (admin, authority, operator, reviewer, auditor, dpo)")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Refused("user-exists", f"a user named {name!r} already exists")
-    token = "ovt_" + secrets.token_urlsafe(32)
+    token = new_token()
     user = User(name=name, role=role, token_hash=hash_token(token))
     session.add(user)
     session.flush()
     return user, token
+
+
+def new_token() -> str:
+    return "ovt_" + secrets.token_urlsafe(32)
+
+
+def reset_token(session: Session, name: str) -> str:
+    """A new token for a user; the old one stops working at once."""
+    user = user_by_name(session, name)
+    token = new_token()
+    user.token_hash = hash_token(token)
+    return token
+
+
+def disable_user(session: Session, name: str) -> User:
+    user = user_by_name(session, name)
+    if user.name == "admin":
+        raise Refused("user-admin", "the admin user cannot be disabled (reset its token instead)")
+    user.disabled = True
+    return user
 
 
 def user_by_name(session: Session, name: str) -> User:

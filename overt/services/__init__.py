@@ -91,6 +91,15 @@ class Overt:
             object_id=object_id,
         )
 
+    def record_if_installed(self, event: str, **fields: Any) -> None:
+        """Lab work (evaluations, calibrations) runs without an installation too; inside one it is audited."""
+        try:
+            db = self.db
+        except NotInitialised:
+            return
+        with db.session() as session:
+            self.record(session, event, actor=self.settings.user, **fields)
+
     def record_separately(self, event: str, **kwargs: Any) -> None:
         """Record in a transaction of its own (refusals and failures, whose operation rolled back)."""
         with self.db.session() as session:
@@ -118,7 +127,7 @@ class Overt:
 
     @cached_property
     def evaluation(self) -> EvaluationService:
-        return EvaluationService(self.settings, lambda: self.lab.engine)
+        return EvaluationService(self.settings, lambda: self.lab.engine, self.record_if_installed)
 
     @cached_property
     def system(self) -> SystemService:

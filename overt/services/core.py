@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -52,7 +52,6 @@ class Operation:
     action: str
     deployment: Deployment | None
     at: datetime
-    recorded: list[str] = field(default_factory=list)
 
     def record(self, event: str, *, object_type: str = "", object_id: Any = "", **fields: Any) -> None:
         self.overt.record(
@@ -64,7 +63,6 @@ class Operation:
             object_id=str(object_id),
             **fields,
         )
-        self.recorded.append(event)
 
 
 # Actions whose operations never write (their refusals are recorded in a transaction of their own).
@@ -91,10 +89,6 @@ def _sqlite_write_lock(session: Session) -> None:
     An insert of no rows takes the lock and changes nothing.
     """
     session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
-
-
-class OperationFailed(Exception):
-    """A domain error inside an operation (bad input, duplicate, no face); audited, then re-raised."""
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,9 +40,10 @@ class EvaluationRequest:
 
 
 class EvaluationService:
-    def __init__(self, settings: Settings, engine: Callable[[], FaceEngine]) -> None:
+    def __init__(self, settings: Settings, engine: Callable[[], FaceEngine], record: Callable[..., None]) -> None:
         self.settings = settings
         self._engine = engine
+        self._record = record
 
     def _scorers(self, model: str, request: EvaluationRequest) -> tuple[str, dict[str, Scorer]]:
         """Raw cosine and, when a cohort is installed, AS-norm: the report shows both side by side."""
@@ -129,6 +131,8 @@ class EvaluationService:
             "overall": primary["overall"],
             "differentials": primary["differentials"],
         }
+        summary = {k: float(v) for k, v in primary["overall"].items() if isinstance(v, int | float) and v is not None}
+        self._record("evaluation.run", model=embedded.model, dataset_sha256=embedded.dataset_sha256, metrics=summary)
         if calibration is not None:
             result["calibration"] = self._write_calibration(
                 embedded.model, calibration, scorers[primary_kind], dataset, request
@@ -154,6 +158,13 @@ class EvaluationService:
                 normalisation={} if scorer.kind == "raw" else scorer.describe(),
                 extra={"limiting_group": calibration.limiting_group, "overall": body["overall"], **request.evidence},
             ),
+        )
+        self._record(
+            "calibration.write",
+            model=model,
+            dataset_sha256=dataset["sha256"],
+            threshold=safe_threshold(calibration.threshold),
+            file_sha256=hashlib.sha256(written.read_bytes()).hexdigest(),
         )
         return {
             "path": str(written),

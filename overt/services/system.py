@@ -15,7 +15,7 @@ from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, veri
 from ..gallery.crypto import KEY_FILE, NEXT_KEY_FILE, KeyRing, new_key, write_key_file
 from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
-from ..governance.users import create_user
+from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
 from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
 from .alerts import EVIDENCE_CONTEXT
@@ -84,6 +84,17 @@ class SystemService:
             user, token = create_user(op.session, name, role)
             op.record("user.create", object_type="user", object_id=user.name, user=user.name, role=role)
         return token
+
+    def reset_token(self, actor: Actor, name: str) -> str:
+        with operate(self.overt, actor, "user.manage") as op:
+            token = reset_token(op.session, name)
+            op.record("user.token_reset", object_type="user", object_id=name, user=name)
+        return token
+
+    def disable_user(self, actor: Actor, name: str, reason: str) -> None:
+        with operate(self.overt, actor, "user.manage") as op:
+            disable_user(op.session, name)
+            op.record("user.disable", object_type="user", object_id=name, user=name, reason=reason)
 
     def users(self, actor: Actor) -> list[dict]:
         with operate(self.overt, actor, "user.manage") as op:
