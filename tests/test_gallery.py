@@ -29,8 +29,8 @@ def engine() -> FaceEngine:
     return FaceEngine(EngineConfig())
 
 
-def test_search_is_exact_after_normalisation(database: Database, engine: FaceEngine) -> None:
-    """Compare the index path (raw top-k, normalise, fetch more when needed) with brute force over everything."""
+def test_normalised_search_matches_a_full_scan(database: Database, engine: FaceEngine) -> None:
+    """The index path (raw top-k re-scored with stored cohort statistics) against brute force over everything."""
     keys = KeyRing(new_key())
     scorer = engine.scorer()
     rng = np.random.default_rng(1)

@@ -21,7 +21,7 @@ from .crypto import KeyRing
 from .index import TemplateIndex
 from .store import load_templates
 
-FETCH = 1024  # raw candidates re-scored after normalisation (one index search; see WatchlistIndex.candidates)
+FETCH = 32  # raw candidates re-scored after normalisation (chosen by bench/normalised_search.py)
 
 
 @dataclass(frozen=True)
