@@ -136,3 +136,19 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str]) -> None:
     run(tmp_path / "home", "init")
     result = run(tmp_path / "home", *args, check=False)
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cutting_the_last_records_off_is_detected(tmp_path: Path) -> None:
+    """Each command signs the head it leaves, so truncating the tail shows even after the last command."""
+    home = tmp_path / "home"
+    run(home, "init")
+    run(home, "user", "add", "aud", "--role", "auditor")
+    run(home, "watchlist", "create", "w1")
+    with sqlite3.connect(home / "overt.db") as conn:
+        conn.execute("DROP TRIGGER audit_log_no_delete")
+        conn.execute("DROP TRIGGER audit_checkpoints_no_delete")
+        last = conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+        conn.execute("DELETE FROM audit_log WHERE seq = ?", (last,))
+        conn.execute("DELETE FROM audit_checkpoints WHERE seq = ?", (last,))
+    result = run(home, "audit", "verify", "--json", user="aud", check=False)
+    assert result.returncode == 6 and json.loads(result.stdout)["first_bad_seq"] == last

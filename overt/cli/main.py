@@ -65,6 +65,7 @@ def _root(
     if as_user is not None:
         overrides["user"] = as_user
     ctx.obj = Overt(Settings(**overrides))
+    ctx.call_on_close(ctx.obj.checkpoint)
 
 
 for module in (

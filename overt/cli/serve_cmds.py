@@ -13,7 +13,7 @@ from ..api import ApiSettings, create_app
 from ..api.server import serve as run_server
 from ..config import Settings
 from ..services import Overt
-from ..services.background import RetentionJob, camera_supervisor
+from ..services.background import CheckpointJob, RetentionJob, camera_supervisor
 from ..services.demo import SAMPLES, WALKERS, seed_demo
 from ..streams.mjpeg import MjpegServer
 from ..streams.synthetic import make_scene_video, walkers
@@ -55,7 +55,7 @@ def serve(
             console.print(
                 f"[yellow]listening on {host}: put a TLS proxy in front and set OVERT_SECURE_COOKIES=1[/yellow]"
             )
-        background += [camera_supervisor(installation), RetentionJob(installation)]
+        background += [camera_supervisor(installation), RetentionJob(installation), CheckpointJob(installation)]
         app = create_app(installation, ApiSettings(demo=demo), background=background)
         console.print(f"console http://{host}:{port}/console · public site http://{host}:{port}/ · API docs /docs")
         run_server(app, host, port)

@@ -43,6 +43,7 @@ class Overt:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._unsigned = False  # the audit chain grew in this process since its head was last signed
 
     # --- the rooms below, opened on first use -------------------------------------------------
     @cached_property
@@ -90,6 +91,18 @@ class Overt:
             object_type=object_type,
             object_id=object_id,
         )
+        self._unsigned = True
+
+    def checkpoint(self) -> None:
+        """Sign the head of the audit chain now, if this process appended since the last signature.
+
+        Called when a command ends, periodically by the server and when a camera worker stops, so that
+        cutting records off the end of the log is detected (verification checks the signed heads).
+        """
+        if self._unsigned:
+            with self.db.session() as session:
+                self.audit.checkpoint(session)
+            self._unsigned = False
 
     def record_if_installed(self, event: str, **fields: Any) -> None:
         """Lab work (evaluations, calibrations) runs without an installation too; inside one it is audited."""

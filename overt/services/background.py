@@ -47,6 +47,33 @@ class RetentionJob:
             self._thread.join(30)
 
 
+class CheckpointJob:
+    """Signs the audit chain's head every `every_s` seconds when it has grown, and once at shutdown."""
+
+    def __init__(self, overt: Overt, every_s: float = 60.0) -> None:
+        self.overt = overt
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.overt.checkpoint()
+            except Exception:  # retried next round; verification still works from the last signature
+                log.exception("audit checkpoint failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="audit-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.overt.checkpoint()
+
+
 def camera_supervisor(overt: Overt, pipeline: PipelineSettings | None = None, poll_s: float = 5.0) -> Supervisor:
     """A supervisor that follows every live deployment in force, and feeds the console's camera health."""
     supervisor = Supervisor(lambda: [CameraJob(**job) for job in overt.live.cameras_to_run()],

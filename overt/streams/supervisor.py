@@ -54,6 +54,7 @@ def _worker(job: CameraJob, settings_data: dict[str, Any], pipeline: PipelineSet
 
     summary = run_pipeline(job.source, session, pipeline, on_event=on_event, stop=stop)
     session.close(summary)
+    overt.checkpoint()
     raise SystemExit(EXIT_REFUSED if summary.state == "unauthorised" else 0)
 
 
