@@ -7,6 +7,7 @@ match is between two different photographs of the same person.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,10 +40,15 @@ from overt.streams import (
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_data = pytest.mark.skipif(
+_skip_without_data = pytest.mark.skipif(
     not (DATA / "faces" / "labels.csv").is_file(),
     reason=f"needs the London face set and backgrounds in {DATA} (../shared/data from the repo root)",
 )
+
+
+def needs_data(test):
+    """Marks a test as reading ../shared/data, and skips it with the reason when that is absent."""
+    return pytest.mark.shared(_skip_without_data(test))
 THRESHOLD = 0.95  # dlib templates, unit length: London impostor pairs stay below 0.94, genuine above 0.96
 SIZE = (960, 540)
 SETTINGS = PipelineSettings(min_face=80, detect_every=3)
@@ -148,6 +154,8 @@ def test_ground_truth_describes_the_scene(scene) -> None:
     assert [x.identity for x in appearances] == [a, b, c, d, a]
     assert truth.frame_count == 100 and truth.size == SIZE
     assert all(x.last_frame - x.first_frame >= 25 for x in appearances)
+    record = json.loads(json.dumps(truth.to_json()))
+    assert record["frame_count"] == 100 and len(record["appearances"]) == 5
 
 
 @needs_data

@@ -9,7 +9,6 @@ the path starts or ends outside it), and composited onto a background photo.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -132,9 +131,6 @@ class GroundTruth:
                         "leave_s": p.leave_s} for p in self.people],
             "appearances": [a.__dict__ for a in self.appearances()],
         }
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
 
 
 @dataclass(frozen=True)

@@ -211,17 +211,13 @@ class Tracker:
                         track.release()
                     continue
             elif not track.confirmed and track.hits >= s.confirm_hits:
-                track.id = self._next_id
-                self._next_id += 1
-                confirmed.append(track)
+                confirmed.append(self._confirm(track))
             alive.append(track)
         for d_number, box in enumerate(boxes):
             if assigned[d_number] is None:
                 track = Track(box=tuple(box), first_frame=frame_index, last_frame=frame_index)
                 if s.confirm_hits <= 1:
-                    track.id = self._next_id
-                    self._next_id += 1
-                    confirmed.append(track)
+                    confirmed.append(self._confirm(track))
                 assigned[d_number] = track
                 alive.append(track)
         self.tracks = alive
@@ -239,6 +235,11 @@ class Tracker:
     def retained(self) -> int:
         """Observations (face crops) currently held, across all tracks."""
         return sum(len(t.pending) for t in self.tracks)
+
+    def _confirm(self, track: Track) -> Track:
+        track.id = self._next_id
+        self._next_id += 1
+        return track
 
     @staticmethod
     def _move(track: Track, frame_index: int, box: Box) -> None:
