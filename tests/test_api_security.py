@@ -217,6 +217,10 @@ def test_every_route_refuses_the_wrong_caller_and_discloses_nothing_biometric(wo
     assert "image" in seen[("GET", "/api/alerts/{alert_id}/reference", "op")]
     assert "reference" in seen[("GET", "/api/alerts/stream", "rev1")]
     assert "reference" in seen[("POST", "/api/deployments/{deployment_id}/identify", "op")]
+    # a camera's address (with its credentials) only for those who manage cameras
+    for caller, role in ROLE_OF.items():
+        managed = role in PERMISSIONS["camera.manage"]
+        assert ("source" in seen[("GET", "/api/cameras", caller)]) == managed, caller
     # and evidence stayed readable after the admin's key rotation during the sweep
     assert site.client.get(f"/api/alerts/{world.alert}/evidence/crop", headers=site.auth("rev1")).status_code == 200
 

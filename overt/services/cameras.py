@@ -13,8 +13,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from ..engine import ImageLimits, load_image
-from ..governance.permissions import Refused
+from ..governance.permissions import PERMISSIONS, Refused
 from ..storage.models import Camera, CameraReport
+from ..streams.sources import redact
 from .core import PUBLIC, Actor, Operation, operate
 
 if TYPE_CHECKING:
@@ -202,13 +203,18 @@ class CameraService:
             camera = op.session.get(Camera, camera_id)
             if camera is None:
                 raise Refused("unknown-camera", f"no camera {camera_id!r}")
-            return {**public_view(camera), "source": camera.source}
+            return self._view(actor, camera)
 
     def list(self, actor: Actor) -> list[dict[str, Any]]:
         with operate(self.overt, actor, "camera.read") as op:
-            return [
-                {**public_view(c), "source": c.source} for c in op.session.scalars(select(Camera).order_by(Camera.id))
-            ]
+            return [self._view(actor, c) for c in op.session.scalars(select(Camera).order_by(Camera.id))]
+
+    @staticmethod
+    def _view(actor: Actor, camera: Camera) -> dict[str, Any]:
+        """The source address can carry the camera's credentials: only those who manage cameras see it."""
+        if actor.role in PERMISSIONS["camera.manage"]:
+            return {**public_view(camera), "source": camera.source}
+        return {**public_view(camera), "source": redact(camera.source)}
 
     def public(self) -> list[dict[str, Any]]:
         """The public registry (no login, no sources)."""
