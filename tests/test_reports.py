@@ -253,6 +253,7 @@ def test_accountability_report_derives_what_it_can_and_flags_the_rest(world) -> 
     report = overt.reports.accountability(AUD)
     got = values(report)
     assert got["embedder"] == "dlib-resnet-v1" and got["model_files"]["rows"]
+    assert got["cohort"]["licence"] == "CC-BY-4.0" and got["cohort"]["size"] > 100  # the normalisation's provenance
     assert got["calibration_date"] and got["calibration_dataset"]["name"] and got["calibration_groups"]["rows"]
     assert got["all_confirmed"] == 1 and got["all_rejected"] == 1
     assert set(report["missing"]) == set(CONFIG_KEYS) - {"market_surveillance_authority", "data_protection_authority"}

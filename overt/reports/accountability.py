@@ -132,6 +132,15 @@ def _service(system: SystemInfo) -> list[Item]:
         fact(
             "embedder", "Face recognition model", models.get("embedder"), source="system", query="LabService.models()"
         ),
+        fact(
+            "cohort",
+            "Score-normalisation cohort (reference faces, kept as embeddings only)",
+            {k: (models.get("cohort") or {}).get(k) for k in ("source", "licence", "attribution", "size", "sha256")}
+            if models.get("cohort")
+            else "none: raw scores",
+            source="system",
+            query="LabService.models(): cohort",
+        ),
         table(
             "model_files",
             "Model files",

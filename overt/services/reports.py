@@ -48,6 +48,7 @@ class ReportService:
                 "detector": found["detector"],
                 "embedder": found["embedder"],
                 "files": [{"role": f["role"], "name": f["name"], "sha256": f["sha256"]} for f in found["files"]],
+                "cohort": found["cohort"],
             }
         else:
             described = {"embedder": lab.engine.model_id}
