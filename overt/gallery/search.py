@@ -123,6 +123,7 @@ class GallerySearch:
         self._exact_max = exact_max
         self._entries: dict[tuple[int, str], WatchlistIndex] = {}
         self._lock = threading.Lock()
+        self._locks: dict[tuple[int, str], threading.Lock] = {}
 
     def _build(self, session: Session, watchlist: Watchlist, model: str, dim: int, revision: int) -> WatchlistIndex:
         stored = load_templates(session, self._keys, watchlist.id, model)
@@ -149,7 +150,9 @@ class GallerySearch:
     def _entry(self, session: Session, watchlist: Watchlist, model: str, dim: int) -> WatchlistIndex:
         key = (watchlist.id, model)
         revision = session.scalar(select(Watchlist.revision).where(Watchlist.id == watchlist.id)) or 0
-        with self._lock:
+        with self._lock:  # held only to find this watchlist's own lock
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a rebuild makes searches of this watchlist wait (never a stale answer), not the others
             entry = self._entries.get(key)
             if entry is None or entry.revision != revision:
                 entry = self._entries[key] = self._build(session, watchlist, model, dim, revision)
