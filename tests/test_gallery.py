@@ -118,9 +118,12 @@ def test_index_is_rebuilt_from_the_database_in_a_new_process(overt: Overt, datab
     deployment = approved(overt)
     overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("p", (FACES / "042_neutral.jpg",), "missing-person"))
     overt.gallery.identify(OP, deployment, FACES / "042_smiling.jpg", ["missing"], case="C")  # index now built
+    built = next(iter(overt.search_index._entries.values())).index
     overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("q", (FACES / "004_neutral.jpg",), "missing-person"))
     found = overt.gallery.identify(OP, deployment, FACES / "004_smiling.jpg", ["missing"], case="C")["candidates"]
     assert [c["subject"] for c in found] == ["q"]  # another enrolment moved the revision: the index followed
+    entry = next(iter(overt.search_index._entries.values()))
+    assert entry.index is built and sorted(entry.references) == ["p", "q"]  # updated in place, not rebuilt
     restarted = Overt(Settings(home=tmp_path / "home", database_url=overt.settings.database_url))
     found = restarted.gallery.identify(OP, deployment, FACES / "042_smiling.jpg", ["missing"], case="C")["candidates"]
     assert [c["subject"] for c in found] == ["p"]

@@ -19,8 +19,9 @@ from ..engine.cohort import Scorer
 from ..storage.models import Watchlist
 from .crypto import KeyRing
 from .index import TemplateIndex
-from .store import load_templates
+from .store import StoredTemplates, load_templates, template_ids
 
+INCREMENTAL_MAX = 10_000  # changes applied to a live index in place; more trigger a rebuild from the database
 FETCH = 32  # raw candidates re-scored after normalisation (chosen by bench/normalised_search.py)
 
 
@@ -93,12 +94,14 @@ class WatchlistIndex:
         bench/normalised_search.py measures how often, against a full normalised scan.
         """
         k = min(len(self.index), max(FETCH, top * self.max_templates_per_subject * 4))
-        if not k:
+        if not k or not len(self.ids):
             return []
         raw_scores, ids = self.index.search(query, k)
         found = ids[0] >= 0
         raw_scores, ids = raw_scores[0][found].astype(np.float64), ids[0][found]
-        rows = np.searchsorted(self.ids, ids)
+        rows = np.minimum(np.searchsorted(self.ids, ids), max(len(self.ids) - 1, 0))
+        known = self.ids[rows] == ids  # an index updated under a running search may hold ids added since
+        raw_scores, ids, rows = raw_scores[known], ids[known], rows[known]
         scores = scorer.normalise(raw_scores, mean_q, std_q, self.means[rows], self.stds[rows])
         keep = np.flatnonzero(scores >= threshold)
         return [
@@ -125,17 +128,51 @@ class GallerySearch:
         self._lock = threading.Lock()
         self._locks: dict[tuple[int, str], threading.Lock] = {}
 
+    def _stats(self, stored: StoredTemplates, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cohort statistics as kept with the templates; recomputed for those kept for another cohort."""
+        means, stds = stored.cohort_mean.copy(), stored.cohort_std.copy()
+        if self._scorer.cohort is None:
+            return np.zeros_like(means), np.ones_like(stds)
+        stale = np.array([sha != self._scorer.cohort.sha256 for sha in stored.cohort_sha256], dtype=bool)
+        if stale.any():
+            means[stale], stds[stale] = self._scorer.stats(vectors[stale])
+        return means, stds
+
+    def _update(
+        self, session: Session, watchlist: Watchlist, model: str, entry: WatchlistIndex, revision: int
+    ) -> WatchlistIndex | None:
+        """Apply enrolments and removals to the live index; None when a full rebuild is simpler."""
+        current = template_ids(session, watchlist.id, model)
+        added = np.setdiff1d(current, entry.ids, assume_unique=True)
+        removed = np.setdiff1d(entry.ids, current, assume_unique=True)
+        if len(added) + len(removed) > INCREMENTAL_MAX:
+            return None
+        new = load_templates(session, self._keys, watchlist.id, model, only=added)
+        means, stds = self._stats(new, new.vectors) if len(new.ids) else (np.zeros(0), np.zeros(0))
+        entry.index.remove(removed)  # searches running on `entry` skip what its arrays do not know
+        if len(new.ids):
+            entry.index.add(new.ids, new.vectors)
+        keep = ~np.isin(entry.ids, removed)
+        ids = np.concatenate([entry.ids[keep], new.ids])
+        order = np.argsort(ids, kind="stable")
+        subject_ids = np.concatenate([entry.subject_ids[keep], new.subject_ids])[order]
+        references = [entry.references[i] for i in np.flatnonzero(keep)] + new.references
+        _, per_subject = np.unique(subject_ids, return_counts=True)
+        return WatchlistIndex(
+            entry.index,
+            ids[order],
+            subject_ids,
+            [references[i] for i in order],
+            np.concatenate([entry.means[keep], means])[order],
+            np.concatenate([entry.stds[keep], stds])[order],
+            int(per_subject.max(initial=1)),
+            revision,
+        )
+
     def _build(self, session: Session, watchlist: Watchlist, model: str, dim: int, revision: int) -> WatchlistIndex:
         stored = load_templates(session, self._keys, watchlist.id, model)
         vectors = stored.vectors if len(stored.ids) else np.zeros((0, dim), np.float32)
-        means, stds = stored.cohort_mean.copy(), stored.cohort_std.copy()
-        if self._scorer.cohort is not None:  # stats kept with templates of another cohort are recomputed here
-            current = self._scorer.cohort.sha256
-            stale = np.array([sha != current for sha in stored.cohort_sha256], dtype=bool)
-            if stale.any():
-                means[stale], stds[stale] = self._scorer.stats(vectors[stale])
-        else:
-            means[:], stds[:] = 0.0, 1.0
+        means, stds = self._stats(stored, vectors)
         return WatchlistIndex.build(
             stored.ids,
             vectors,
@@ -154,8 +191,11 @@ class GallerySearch:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # a rebuild makes searches of this watchlist wait (never a stale answer), not the others
             entry = self._entries.get(key)
+            if entry is not None and entry.revision != revision:
+                entry = self._update(session, watchlist, model, entry, revision)
             if entry is None or entry.revision != revision:
-                entry = self._entries[key] = self._build(session, watchlist, model, dim, revision)
+                entry = self._build(session, watchlist, model, dim, revision)
+            self._entries[key] = entry
             return entry
 
     def search(

@@ -139,8 +139,21 @@ class StoredTemplates:
     cohort_sha256: list[str | None]
 
 
-def load_templates(session: Session, keys: KeyRing, watchlist_id: int, model: str) -> StoredTemplates:
-    rows = session.execute(
+def template_ids(session: Session, watchlist_id: int, model: str) -> np.ndarray:
+    """The template ids of one watchlist and model, without touching (or decrypting) the vectors."""
+    ids = session.scalars(
+        select(Template.id)
+        .join(Subject, Template.subject_id == Subject.id)
+        .where(Subject.watchlist_id == watchlist_id, Template.model == model)
+    ).all()
+    return np.array(sorted(ids), dtype=np.int64)
+
+
+def load_templates(
+    session: Session, keys: KeyRing, watchlist_id: int, model: str, only: np.ndarray | None = None
+) -> StoredTemplates:
+    """Decrypt one watchlist's templates of one model (or just the ids in `only`)."""
+    query = (
         select(
             Template.id,
             Template.vector,
@@ -153,7 +166,10 @@ def load_templates(session: Session, keys: KeyRing, watchlist_id: int, model: st
         .join(Subject, Template.subject_id == Subject.id)
         .where(Subject.watchlist_id == watchlist_id, Template.model == model)
         .order_by(Template.id)
-    ).all()
+    )
+    if only is not None:
+        query = query.where(Template.id.in_(only.tolist()))
+    rows = session.execute(query).all()
     return StoredTemplates(
         ids=np.array([r[0] for r in rows], dtype=np.int64),
         vectors=np.stack([decrypt_vector(keys, r[1]) for r in rows]) if rows else np.zeros((0, 0), np.float32),
