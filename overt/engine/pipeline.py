@@ -66,6 +66,7 @@ class FaceEngine:
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
         self._scorer: Scorer | None = None
+        self._calibration: Calibration | None = None
 
     @property
     def detector(self) -> Detector:
@@ -87,7 +88,10 @@ class FaceEngine:
         return self.embedder.model_id
 
     def calibration(self) -> Calibration:
-        return find_calibration(self.model_id, list(self.config.calibration_dirs))
+        """Read once per engine, like the scorer that must match it (a new calibration needs a restart)."""
+        if self._calibration is None:
+            self._calibration = find_calibration(self.model_id, list(self.config.calibration_dirs))
+        return self._calibration
 
     def scorer(self) -> Scorer:
         """The score the calibration is about: AS-norm against the cohort when it says so, else raw cosine."""
@@ -135,8 +139,15 @@ class FaceEngine:
         return AnalysedFace(face, self.assess(image, face), self.embed(image, face)), len(faces)
 
     def verify(self, a: str | Path | bytes | np.ndarray, b: str | Path | bytes | np.ndarray) -> Verification:
-        face_a, count_a = self.template(a)
-        face_b, count_b = self.template(b)
+        """1:1 on the largest face of each; an error names the side (a or b) it came from."""
+        sides = []
+        for side, source in (("a", a), ("b", b)):
+            try:
+                sides.append(self.template(source))
+            except EngineError as exc:
+                where = f" ({source})" if isinstance(source, (str, Path)) else ""
+                raise type(exc)(f"{side}{where}: {exc}") from None
+        (face_a, count_a), (face_b, count_b) = sides
         assert face_a.embedding is not None and face_b.embedding is not None
         comparison = compare(face_a.embedding, face_b.embedding, self.calibration(), self.scorer())
         return Verification(comparison, count_a, count_b)

@@ -171,31 +171,12 @@ class AlertService:
     def review(self, actor: Actor, alert_id: int, decision: str, note: str = "") -> dict[str, Any]:
         with operate(self.overt, actor, "alert.review") as op:
             alert = self._get(op, alert_id)
-            op.deployment = None
             required = self._required(op, alert)
             final = review_rules.decide(alert, actor.name, decision, note, required, op.at)
             op.session.flush()
-            self.overt.record(
-                op.session,
-                "review.decide",
-                actor=actor.name,
-                deployment_id=alert.deployment_id,
-                object_type="alert",
-                object_id=str(alert.id),
-                alert_id=alert.id,
-                decision=decision,
-            )
+            self._record(op, alert, "review.decide", decision=decision)
             if final:
-                self.overt.record(
-                    op.session,
-                    f"alert.{final}",
-                    actor=actor.name,
-                    deployment_id=alert.deployment_id,
-                    object_type="alert",
-                    object_id=str(alert.id),
-                    alert_id=alert.id,
-                    reviews=len(alert.reviews),
-                )
+                self._record(op, alert, f"alert.{final}", reviews=len(alert.reviews))
             return self._describe(alert, actor, required)
 
     def record_outcome(self, actor: Actor, alert_id: int, outcome: str) -> None:
@@ -206,29 +187,24 @@ class AlertService:
                     "not-confirmed", f"alert {alert_id} is {alert.status}: only confirmed alerts lead to action"
                 )
             alert.outcome = outcome
-            self.overt.record(
-                op.session,
-                "alert.outcome",
-                actor=actor.name,
-                deployment_id=alert.deployment_id,
-                object_type="alert",
-                object_id=str(alert.id),
-                alert_id=alert.id,
-                action_taken=outcome,
-            )
+            self._record(op, alert, "alert.outcome", action_taken=outcome)
 
-    def _viewed(self, op: Operation, alert: Alert, kind: str) -> None:
-        """Every look at a face (evidence or the watchlist photo) is an audited event."""
+    def _record(self, op: Operation, alert: Alert, event: str, **fields: Any) -> None:
+        """An event about one alert, filed under its deployment (reviews are not gated by a deployment)."""
         self.overt.record(
             op.session,
-            "evidence.view",
+            event,
             actor=op.actor.name,
             deployment_id=alert.deployment_id,
             object_type="alert",
             object_id=str(alert.id),
             alert_id=alert.id,
-            kind=kind,
+            **fields,
         )
+
+    def _viewed(self, op: Operation, alert: Alert, kind: str) -> None:
+        """Every look at a face (evidence or the watchlist photo) is an audited event."""
+        self._record(op, alert, "evidence.view", kind=kind)
 
     def evidence(self, actor: Actor, alert_id: int, kind: str) -> bytes:
         with operate(self.overt, actor, "evidence.read") as op:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..engine import EngineError, FaceEngine, NoFaceError, compare
+from ..engine import EngineError, FaceEngine, NoFaceError
 from ..engine.batch import ImageResult, analyse_paths
 from ..engine.calibration import find_calibration
 from ..engine.cohort import find_cohort
@@ -69,16 +69,14 @@ class LabService:
 
     def verify(self, a: str | Path, b: str | Path) -> dict:
         """Largest face of each; raises NoFaceError/ImageError with the side named."""
-        faces = {}
-        for side, path in (("a", a), ("b", b)):
-            try:
-                faces[side] = self.engine.template(path)
-            except EngineError as exc:
-                raise type(exc)(f"{side} ({path}): {exc}") from None
-        (face_a, count_a), (face_b, count_b) = faces["a"], faces["b"]
-        comparison = compare(face_a.embedding, face_b.embedding, self.engine.calibration(), self.engine.scorer())
-        notes = [f"{n} faces in {side}: used the largest" for side, n in (("a", count_a), ("b", count_b)) if n > 1]
-        return {"a": str(a), "b": str(b), **comparison.to_json(), "faces": [count_a, count_b], "notes": notes}
+        result = self.engine.verify(a, b)
+        return {
+            "a": str(a),
+            "b": str(b),
+            **result.comparison.to_json(),
+            "faces": [result.faces_a, result.faces_b],
+            "notes": result.notes,
+        }
 
     def verify_pairs(self, pairs_csv: Path, root: Path | None = None) -> Iterator[PairResult]:
         """First two columns of each row are image paths (a header row is skipped if it names no file)."""
