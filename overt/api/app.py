@@ -29,7 +29,7 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session, transparency
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -112,6 +112,7 @@ ROUTERS = (
     cameras.router,
     public.router,
     public.moderation,
+    transparency.router,
     pages.router,
 )
 
