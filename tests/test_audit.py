@@ -36,7 +36,7 @@ from overt.audit import (
 )
 from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, _register, is_simple_type
 from overt.audit.keys import KEY_FILE, PUBLIC_FILE, key_id
-from overt.audit.log import ZERO_HASH, canonical_json, chain_payload, checkpoint_message, record_hash
+from overt.audit.log import ZERO_HASH, canonical_json, chain_hash, chain_payload, checkpoint_message, record_hash
 from overt.storage.db import Database
 from overt.storage.models import AuditCheckpoint, AuditRecord
 
@@ -228,6 +228,20 @@ def test_record_hash_is_sha256_of_canonical_json(database: Database, key: Signin
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     assert stored.hash == record.hash == hashlib.sha256(text.encode()).hexdigest()
     assert json.loads(stored.details)["template_ids"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (1, "op", "gate.refused", None, "", "", "refused", '{"reason":"x"}'),
+        (10**12, "Zo\u00eb \"q\" \\ \n", "alert.raise", 42, "alert", "7", "ok", '{"note":"\u00e9\ud83d\ude00"}'),
+    ],
+)
+def test_fast_chain_hash_equals_the_canonical_definition(fields: tuple) -> None:
+    seq, *rest = fields
+    at = datetime(2026, 12, 2, 3, 4, 5, 6, tzinfo=UTC)
+    args = (seq, at, *rest, "ab" * 32)
+    assert chain_hash(*args) == record_hash(chain_payload(*args))
 
 
 def test_triggers_forbid_update_and_delete(database: Database, key: SigningKey, macs: MacKeyRing) -> None:

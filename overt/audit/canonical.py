@@ -11,7 +11,7 @@ def format_time(at: datetime) -> str:
     """ISO 8601 in UTC with microseconds, e.g. 2026-01-02T03:04:05.000006+00:00; naive times are refused."""
     if at.tzinfo is None:
         raise ValueError("naive datetime in an audit record")
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    return (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
 def _json_default(value: Any) -> str:

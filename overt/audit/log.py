@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _str  # the C encoder canonical_json uses for strings
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,6 +97,30 @@ def chain_payload(
 def record_hash(payload: dict[str, Any]) -> str:
     """sha256 (hex) of the canonical JSON of `chain_payload(...)`."""
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def chain_hash(
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    deployment_id: int | None,
+    object_type: str,
+    object_id: str,
+    outcome: str,
+    details: str,
+    prev_hash: str,
+) -> str:
+    """`record_hash(chain_payload(...))`, written out: the same canonical JSON (keys in sorted order, no
+    spaces, ASCII escapes), built without a dict and an encoder per record - a third of verification's
+    time at a million records. A test holds the two equal."""
+    text = (
+        f'{{"action":{_str(action)},"actor":{_str(actor)},"at":"{format_time(at)}",'
+        f'"deployment_id":{"null" if deployment_id is None else int(deployment_id)},"details":{_str(details)},'
+        f'"object_id":{_str(object_id)},"object_type":{_str(object_type)},"outcome":{_str(outcome)},'
+        f'"prev_hash":{_str(prev_hash)},"seq":{int(seq)}}}'
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def record_mac_message(hash_: str) -> bytes:
@@ -241,10 +266,9 @@ class AuditLog:
             tx = session.info[_TX] = _Transaction(Head(head_seq, head_hash) if head_seq else None, actor)
         tx.actor = actor
         seq, at = head_seq + 1, datetime.now(UTC)
-        payload = chain_payload(
+        hash_ = chain_hash(
             seq, at, actor, event.name, deployment_id, object_type, object_id, outcome, details, head_hash
         )
-        hash_ = record_hash(payload)
         key_id = self.mac_keys.current_id
         record = AuditRecord(
             seq=seq,

@@ -42,14 +42,14 @@ class MacKeyRing:
 
     def mac(self, message: bytes, key_id: str | None = None) -> str:
         """Hex HMAC-SHA256 of `message` under `key_id` (default: the current key)."""
-        return hmac.new(self.keys[key_id or self.current_id], message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.keys[key_id or self.current_id], message, "sha256").hex()
 
     def check(self, key_id: str, message: bytes, mac: str) -> bool:
         """True when `mac` is `key_id`'s MAC of `message`; False for an unknown key or a wrong MAC."""
         key = self.keys.get(key_id)
         if key is None:
             return False
-        return hmac.compare_digest(hmac.new(key, message, hashlib.sha256).hexdigest(), mac)
+        return hmac.compare_digest(hmac.digest(key, message, "sha256").hex(), mac)
 
     def add_key(self) -> str:
         """Add a new key to the ring on disk (atomically) and return its id; it is not yet in force.

@@ -32,11 +32,10 @@ from .log import (
     CHAIN_COLUMNS,
     STREAM_ROWS,
     ZERO_HASH,
-    chain_payload,
+    chain_hash,
     checkpoint_message,
     format_time,
     head_message,
-    record_hash,
     record_mac_message,
 )
 from .mac import MacKeyRing
@@ -125,7 +124,7 @@ def verify_chain(
                         seq,
                         f"record {seq} does not link to record {seq - 1} (record inserted, removed or moved)",
                     )
-                if record_hash(chain_payload(*row[:10])) != hash_:
+                if chain_hash(*row[:10]) != hash_:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
                 macs.check(seq, hash_, row[11], row[12])
                 frontier.append(leaf_hash(bytes.fromhex(hash_)))
