@@ -3,15 +3,18 @@ and no biometric data needed (`overt observatory ...` runs without `overt init`)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from ..observatory import Observatory, ObservatoryError
+from ..observatory import cameras as camera_map
+from ..observatory.osm import OsmFileError, read_cameras
 from ..observatory.publish import Installation, index_records
 from ..observatory.schema import SchemaError, read_file, write_csv, write_json
-from .context import overt
+from .context import acting, overt
 from .output import EXIT_INTEGRITY, EXIT_USAGE, console, fail, print_json
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
@@ -20,6 +23,8 @@ observatory_app = typer.Typer(
 )
 index_app = typer.Typer(help="The deployments index: facial-recognition uses anywhere.", no_args_is_help=True)
 observatory_app.add_typer(index_app, name="index")
+cameras_app = typer.Typer(help="Camera maps from OpenStreetMap and citizens' reports.", no_args_is_help=True)
+observatory_app.add_typer(cameras_app, name="cameras")
 
 
 @observatory_app.callback()
@@ -196,6 +201,126 @@ def index_publish(
         print_json(counts)
     else:
         console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@cameras_app.command("import")
+def cameras_import(
+    ctx: typer.Context, file: Path = typer.Argument(..., exists=True, dir_okay=False), as_json: bool = JsonOpt
+) -> None:
+    """Import the `man_made=surveillance` nodes of an OSM XML, .osm.pbf or Overpass JSON file."""
+    try:
+        found, skipped = read_cameras(file)
+    except OsmFileError as exc:
+        fail(str(exc), EXIT_USAGE)
+    counts = camera_map.import_osm(observatory(ctx), found, skipped)
+    if as_json:
+        print_json(counts)
+    else:
+        console.print(
+            f"{counts['imported']} imported, {counts['skipped']} skipped, "
+            f"{counts['duplicates']} possible duplicates for a moderator"
+        )
+
+
+@cameras_app.command("merge-reports")
+def cameras_merge_reports(
+    ctx: typer.Context,
+    status: str = typer.Option("accepted", "--status", help="accepted, pending or all (rejected never)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Put this installation's citizens' camera reports on the map (needs a moderator's account)."""
+    if status not in ("accepted", "pending", "all"):
+        fail("--status must be accepted, pending or all", EXIT_USAGE)
+    rows = overt(ctx).cameras.reports(acting(ctx), status=None if status == "all" else status)
+    reports = [camera_map.Report(r["id"], r["lat"], r["lon"], r["note"]) for r in rows if r["status"] != "rejected"]
+    counts = camera_map.merge_reports(observatory(ctx), reports)
+    if as_json:
+        print_json(counts)
+    else:
+        console.print(f"{counts['imported']} reports merged, {counts['duplicates']} possible duplicates")
+
+
+@cameras_app.command("list")
+def cameras_list(
+    ctx: typer.Context,
+    pending: bool = typer.Option(False, "--pending", help="Only possible duplicates waiting for a moderator."),
+    as_json: bool = JsonOpt,
+) -> None:
+    rows = camera_map.cameras(observatory(ctx), "pending" if pending else None)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "origin", "lat", "lon", "type", "review", "duplicate of", "metres")
+    for c in rows:
+        table.add_row(
+            str(c["id"]),
+            f"{c['origin']}/{c['origin_id']}",
+            f"{c['lat']:.6f}",
+            f"{c['lon']:.6f}",
+            c["tags"].get("surveillance:type", ""),
+            c["review"],
+            str(c["duplicate_of"] or ""),
+            str(c["distance_m"] or ""),
+        )
+    console.print(table)
+
+
+@cameras_app.command("resolve")
+def cameras_resolve(
+    ctx: typer.Context,
+    camera_id: int = typer.Argument(..., metavar="ID"),
+    decision: str = typer.Argument(..., metavar="duplicate|distinct"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """A moderator's decision on a possible duplicate."""
+    try:
+        camera = camera_map.resolve(observatory(ctx), camera_id, decision)
+    except ObservatoryError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(camera)
+    else:
+        console.print(f"camera {camera_id}: {camera['review']}")
+
+
+@cameras_app.command("export")
+def cameras_export(
+    ctx: typer.Context,
+    fmt: str = typer.Option(..., "--format", help="geojson, or osc (osmChange for a mapper to upload)"),
+    out: Path = typer.Option(..., "--out"),
+) -> None:
+    """GeoJSON of the map, or an osmChange file creating the reported cameras OpenStreetMap lacks."""
+    if fmt == "geojson":
+        out.write_text(json.dumps(camera_map.to_geojson(observatory(ctx)), ensure_ascii=False) + "\n", encoding="utf-8")
+    elif fmt == "osc":
+        out.write_bytes(camera_map.to_osmchange(observatory(ctx)))
+    else:
+        fail("--format must be geojson or osc", EXIT_USAGE)
+
+
+@cameras_app.command("stats")
+def cameras_stats(
+    ctx: typer.Context, cell_km: float = typer.Option(1.0, "--cell-km", help="Grid cell size."), as_json: bool = JsonOpt
+) -> None:
+    """Coverage per area: cameras per grid cell, density, public-space share, types."""
+    try:
+        stats = camera_map.coverage(observatory(ctx), cell_km)
+    except ObservatoryError as exc:
+        fail(str(exc), EXIT_USAGE)
+    if as_json:
+        print_json(stats)
+        return
+    table = Table("south", "west", "cameras", "per km²", "public", "with direction")
+    for c in stats["cells"]:
+        table.add_row(
+            str(c["south"]),
+            str(c["west"]),
+            str(c["cameras"]),
+            str(c["per_km2"]),
+            str(c["public"]),
+            str(c["with_direction"]),
+        )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
