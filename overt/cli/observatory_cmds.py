@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..observatory import Observatory, ObservatoryError
 from ..observatory import cameras as camera_map
+from ..observatory.notices import NoticeError, classify_paths
 from ..observatory.osm import OsmFileError, read_cameras
 from ..observatory.publish import Installation, index_records
 from ..observatory.schema import SchemaError, read_file, write_csv, write_json
@@ -25,6 +26,8 @@ index_app = typer.Typer(help="The deployments index: facial-recognition uses any
 observatory_app.add_typer(index_app, name="index")
 cameras_app = typer.Typer(help="Camera maps from OpenStreetMap and citizens' reports.", no_args_is_help=True)
 observatory_app.add_typer(cameras_app, name="cameras")
+notices_app = typer.Typer(help="Procurement notices: do they buy facial recognition?", no_args_is_help=True)
+observatory_app.add_typer(notices_app, name="notices")
 
 
 @observatory_app.callback()
@@ -319,6 +322,36 @@ def cameras_stats(
             str(c["per_km2"]),
             str(c["public"]),
             str(c["with_direction"]),
+        )
+    console.print(table)
+
+
+@notices_app.command("classify")
+def notices_classify(
+    paths: list[Path] = typer.Argument(
+        ..., exists=True, metavar="PATH...", help="Notice files (.txt, .html, .pdf, OCDS .json) or folders."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Classify each notice (one per file, one per OCDS release) and extract buyer, vendor, amount, date."""
+    try:
+        results = classify_paths(paths)
+    except NoticeError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(results)
+        return
+    table = Table("notice", "facial recognition", "score", "buyer", "amount", "evidence")
+    for r in results:
+        amount = f"{r['amount']:,.0f} {r['currency'] or ''}" if r["amount"] is not None else ""
+        evidence = r["evidence"][0]["snippet"] if r["evidence"] else ""
+        table.add_row(
+            r["path"],
+            "yes" if r["facial_recognition"] else "no",
+            f"{r['score']:.2f}",
+            r["buyer"] or "",
+            amount,
+            evidence,
         )
     console.print(table)
 
