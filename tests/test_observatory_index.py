@@ -151,3 +151,36 @@ def test_installation_publishes_its_public_records() -> None:
     assert record["id"] == "overt-nh-7" and record["status"] == "ended" and record["technology"] == ["live"]
     assert record["sources"][0]["url"] == "https://overt.example.org/api/public/deployments/7"
     assert read_file("x.json", write_json([record]))[0] == read_file("x.json", json.dumps([record]))[0]
+
+
+def test_parallel_imports_keep_one_chain(database_url: str) -> None:
+    """Writers in parallel (the insider's race): every change lands, in one unforked chain, on SQLite and
+    PostgreSQL alike."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = Observatory(database_url)
+    try:
+        batches = [
+            [{"id": f"rec-{t}-{n}", "country": "Serbia", "status": "active"} for n in range(5)] for t in range(4)
+        ]
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda batch: store.import_records(batch, "alice"), batches))
+        assert all(r["created"] == 5 for r in results)
+        assert len(store.export()) == 20 and store.verify_history() == []
+    finally:
+        store.close()
+
+
+def test_the_observatory_needs_no_engine_and_no_gallery() -> None:
+    """Usable alone: importing and using it loads neither the face engine nor the gallery."""
+    code = (
+        "import sys, tempfile, pathlib\n"
+        "from overt.observatory import Observatory\n"
+        "from overt.observatory import cameras, notices, osm, publish, schema\n"
+        "o = Observatory(pathlib.Path(tempfile.mkdtemp()) / 'o.db'); o.import_records([{'id': 'x'}], 'a')\n"
+        "bad = [m for m in sys.modules if m.startswith(('overt.engine', 'overt.gallery', 'overt.services'))]\n"
+        "print(bad)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -61,7 +61,7 @@ def resolve(obs: Observatory, camera_id: int, decision: str) -> dict[str, Any]:
     """A moderator's decision on a flagged camera: `duplicate` (left out of exports) or `distinct`."""
     if decision not in ("duplicate", "distinct"):
         raise ObservatoryError("decision must be duplicate or distinct")
-    with obs.session() as session:
+    with obs.session(write=True) as session:
         camera = session.get(Camera, camera_id)
         if camera is None:
             raise ObservatoryError(f"no camera {camera_id}")
@@ -154,7 +154,7 @@ def coverage(obs: Observatory, cell_km: float = 1.0) -> dict[str, Any]:
 
 def _upsert(obs: Observatory, rows: list[tuple], skipped: int) -> dict[str, int]:
     counts = Counter(imported=0, skipped=skipped, duplicates=0)
-    with obs.session() as session:
+    with obs.session(write=True) as session:
         existing = {(c.origin, c.origin_id): c for c in session.scalars(select(Camera))}
         grid = _Grid(existing.values())
         for origin, origin_id, lat, lon, tags, version in rows:

@@ -33,8 +33,16 @@ class Observatory:
         ObservatoryBase.metadata.create_all(self.db.engine)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction. A writing one takes the write lock before its first read, so concurrent
+        writers queue instead of forking the change chain (PostgreSQL) or failing on a stale snapshot
+        (SQLite, whose deferred transactions cannot upgrade after another writer committed)."""
         with self.db.session() as session:
+            if write:
+                if self.db.is_sqlite:
+                    session.connection().exec_driver_sql("DELETE FROM obs_changes WHERE 0")
+                else:
+                    session.connection().exec_driver_sql("LOCK TABLE obs_changes IN SHARE ROW EXCLUSIVE MODE")
             yield session
 
     def close(self) -> None:
@@ -46,7 +54,7 @@ class Observatory:
         """Create or update records by id; unchanged ones are left alone (so re-importing an export
         changes nothing). An update is a new version that needs a fresh sign-off."""
         counts = Counter(created=0, updated=0, unchanged=0)
-        with self.session() as session:
+        with self.session(write=True) as session:
             for raw in records:
                 record = normalise(raw, f"record {raw.get('id')!r}")
                 digest = content_sha256(record)
@@ -68,7 +76,7 @@ class Observatory:
     def sign_off(self, record_id: str, reviewer: str, sha256: str, note: str = "") -> dict[str, Any]:
         """A reviewer vouches for one version of a record, named by its hash (so a sign-off never covers
         an edit made after it). The person who made the version cannot sign it off."""
-        with self.session() as session:
+        with self.session(write=True) as session:
             row = self._row(session, record_id)
             if sha256 != row.content_sha256:
                 raise ObservatoryError(f"{record_id}: the record changed since you read it (version {row.version})")
