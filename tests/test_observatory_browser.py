@@ -107,6 +107,10 @@ def test_index_table_map_and_aggregates(served: Served) -> None:
     assert page.text_content('#agg-vendor tr[data-vendor="NEC"] .count') == "2"
     assert len(page.query_selector_all("#obs-map path.leaflet-interactive")) == len(expected)  # all have coordinates
 
+    store = Observatory(served.home / "observatory.db")
+    assert page.get_attribute("#obs-head", "data-sha256") == store.head()["sha256"]
+    store.close()
+
     page.check("#reviewed-only")
     page.wait_for_selector("body[data-ready=true]")
     assert [r.get_attribute("data-record") for r in page.query_selector_all("#obs-table tbody tr")] == ["gb-met-lfr"]

@@ -184,3 +184,32 @@ def test_the_observatory_needs_no_engine_and_no_gallery() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cli_sign_off_history_and_verify(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert overt_cli(home, "observatory", "index", "import", str(DATA / "deployments.csv")).returncode == 0
+    listed = json.loads(overt_cli(home, "observatory", "index", "list", "--json").stdout)
+    sha = next(r["review"]["sha256"] for r in listed if r["id"] == "rs-belgrade-safe-city")
+    own = overt_cli(home, "observatory", "index", "sign-off", "rs-belgrade-safe-city", "--sha256", sha)
+    assert own.returncode == 1 and "cannot sign it off" in own.stderr  # alice imported it
+    signed = overt_cli(
+        home, "observatory", "index", "sign-off", "rs-belgrade-safe-city", "--sha256", sha, "--json", user="bob"
+    )
+    assert json.loads(signed.stdout)["review"]["signed_off_by"] == ["bob"]
+    reviewed = json.loads(overt_cli(home, "observatory", "index", "list", "--reviewed", "--json").stdout)
+    assert [r["id"] for r in reviewed] == ["rs-belgrade-safe-city"]
+    history = json.loads(overt_cli(home, "observatory", "index", "history", "rs-belgrade-safe-city", "--json").stdout)
+    assert [(c["action"], c["actor"]) for c in history] == [("created", "alice"), ("signed_off", "bob")]
+    by_year = json.loads(overt_cli(home, "observatory", "index", "aggregate", "--by", "year", "--json").stdout)
+    assert {"year": "2017", "deployments": 2} in by_year
+    assert json.loads(overt_cli(home, "observatory", "index", "verify", "--json").stdout) == {
+        "ok": True,
+        "problems": [],
+    }
+    store = Observatory(home / "observatory.db")
+    with store.db.engine.begin() as conn:  # the insider removes the sign-off's record of who signed
+        conn.execute(text("DELETE FROM obs_changes WHERE action = 'signed_off'"))
+    store.close()
+    tampered = overt_cli(home, "observatory", "index", "verify")
+    assert tampered.returncode == 6 and "rs-belgrade-safe-city" in tampered.stdout

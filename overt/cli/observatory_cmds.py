@@ -174,15 +174,29 @@ def index_aggregate(
 
 
 @index_app.command("verify")
-def index_verify(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Replay the change chain against the records (exit 6 when something was edited outside)."""
-    problems = observatory(ctx).verify_history()
+def index_verify(
+    ctx: typer.Context,
+    heads: list[str] = typer.Option([], "--head", help="A head published earlier (index head); repeatable."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Replay the change chain against the records and published heads (exit 6 when something was edited)."""
+    problems = observatory(ctx).verify_history(known_heads=heads)
     if as_json:
         print_json({"ok": not problems, "problems": problems})
     else:
         console.print("\n".join(problems) or "index history intact")
     if problems:
         raise typer.Exit(EXIT_INTEGRITY)
+
+
+@index_app.command("head")
+def index_head(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """The history's head (count and hash): publish it, so a later rewrite is caught by `verify --head`."""
+    head = observatory(ctx).head()
+    if as_json:
+        print_json(head)
+    else:
+        console.print(f"{head['changes']} changes, head {head['sha256']}")
 
 
 @index_app.command("publish")

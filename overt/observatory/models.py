@@ -19,12 +19,13 @@ class IndexRecord(ObservatoryBase):
     """One use of facial recognition somewhere, as the current version of its change history."""
 
     __tablename__ = "obs_deployments"
-    __audit_fields__ = ("record_id", "version", "content_sha256")
+    __audit_fields__ = ("record_id", "version", "content_sha256", "head_sha256")
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[str] = mapped_column(String(120), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_sha256: Mapped[str] = mapped_column(String(64))
+    head_sha256: Mapped[str] = mapped_column(String(64), default="")  # this record's latest change
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

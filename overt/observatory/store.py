@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..storage.db import Database
@@ -110,9 +110,19 @@ class Observatory:
             self._row(session, record_id)
             return [_change_dict(c) for c in self._history(session, record_id)]
 
-    def verify_history(self) -> list[str]:
-        """Problems found replaying the change chain against the records: empty when intact."""
+    def head(self) -> dict[str, Any]:
+        """The chain's head: publish it (the public API does) so that a later rewrite or truncation of the
+        history, which SQL can make self-consistent, is caught by `verify_history(known_heads=...)`."""
+        with self.session() as session:
+            last = session.scalars(select(IndexChange).order_by(IndexChange.id.desc()).limit(1)).first()
+            count = session.scalar(select(func.count()).select_from(IndexChange)) or 0
+            return {"changes": count, "sha256": last.sha256 if last else GENESIS}
+
+    def verify_history(self, known_heads: Iterable[str] = ()) -> list[str]:
+        """Problems found replaying the change chain against the records and against heads published
+        earlier: empty when intact."""
         problems: list[str] = []
+        chain: set[str] = set()
         with self.session() as session:
             prev = GENESIS
             last: dict[str, IndexChange] = {}
@@ -120,13 +130,24 @@ class Observatory:
                 if change.prev_sha256 != prev or change.sha256 != _link(change):
                     problems.append(f"change {change.id} ({change.record_id}) does not match the chain")
                 prev = change.sha256
+                chain.add(change.sha256)
                 last[change.record_id] = change
             for row in session.scalars(select(IndexRecord)):
                 change = last.get(row.record_id)
-                if change is None or change.content_sha256 != row.content_sha256 or change.version != row.version:
+                if (
+                    change is None
+                    or change.content_sha256 != row.content_sha256
+                    or change.version != row.version
+                    or change.sha256 != row.head_sha256
+                ):
                     problems.append(f"record {row.record_id} differs from its last recorded change")
                 elif content_sha256(row.content) != row.content_sha256:
                     problems.append(f"record {row.record_id} was edited outside the observatory")
+        problems += [
+            f"published head {h} is not in the history (rewritten or truncated)"
+            for h in known_heads
+            if h != GENESIS and h not in chain
+        ]
         return problems
 
     def aggregates(self) -> dict[str, list[dict[str, Any]]]:
@@ -178,6 +199,7 @@ class Observatory:
             prev_sha256=prev,
         )
         change.sha256 = _link(change)
+        row.head_sha256 = change.sha256
         session.add(change)
         session.flush()
 

@@ -42,6 +42,13 @@ def deployments(
     return observatory(request).records(reviewed_only=reviewed)
 
 
+@router.get("/head", openapi_extra=needs(PUBLIC))
+def head(request: Request) -> dict[str, Any]:
+    """The change history's head: keep it, and `overt observatory index verify --head` later proves the
+    history was not rewritten behind your back."""
+    return observatory(request).head()
+
+
 @router.get("/aggregates", openapi_extra=needs(PUBLIC))
 def aggregates(request: Request) -> dict[str, list[dict[str, Any]]]:
     """The index counted by country, vendor, year and technology."""

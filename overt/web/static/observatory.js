@@ -76,6 +76,13 @@
     }
   }
 
+  async function loadHead() {
+    const head = await api('GET', `${API}/head`);
+    const node = document.getElementById('obs-head');
+    node.textContent = `${head.changes} changes, ${head.sha256}`;
+    node.dataset.sha256 = head.sha256;
+  }
+
   async function loadAggregates() {
     const views = await api('GET', `${API}/aggregates`);
     for (const key of ['country', 'vendor', 'year']) {
@@ -110,7 +117,7 @@
       document.body.dataset.ready = 'false';
       loadIndex().then(() => { document.body.dataset.ready = 'true'; });
     });
-    await Promise.all([loadIndex(), loadAggregates(), loadCameras()]);
+    await Promise.all([loadIndex(), loadAggregates(), loadCameras(), loadHead()]);
     document.body.dataset.ready = 'true';
   }
 
