@@ -135,3 +135,18 @@ def test_moved_node_is_reimported(obs: Observatory) -> None:
             text("UPDATE obs_cameras SET lat = lat + 0.01 WHERE origin_id = :i"), {"i": str(cameras[0].node_id)}
         )
     assert camera_map.import_osm(obs, cameras, 0)["imported"] == 1
+
+
+def test_hostile_files_are_refused_in_one_line(tmp_path: Path) -> None:
+    """An XML external entity (which would read a local file into a tag), garbage XML, a broken PBF."""
+    xxe = tmp_path / "xxe.osm"
+    xxe.write_text(
+        '<?xml version="1.0"?><!DOCTYPE osm [<!ENTITY x SYSTEM "file:///etc/passwd">]><osm version="0.6">'
+        '<node id="1" lat="1" lon="2"><tag k="man_made" v="surveillance"/><tag k="note" v="&x;"/></node></osm>'
+    )
+    (tmp_path / "garbage.osm").write_text("garbage")
+    (tmp_path / "broken.osm.pbf").write_bytes(b"\x00\x00\x00\xff" + b"x" * 64)
+    for name, message in (("xxe.osm", "entities"), ("garbage.osm", "XML"), ("broken.osm.pbf", "PBF")):
+        done = overt_cli(tmp_path / "home", "observatory", "cameras", "import", str(tmp_path / name), "--json")
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.stdout == ""

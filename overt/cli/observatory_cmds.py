@@ -290,6 +290,8 @@ def cameras_resolve(
     as_json: bool = JsonOpt,
 ) -> None:
     """A moderator's decision on a possible duplicate."""
+    if decision not in ("duplicate", "distinct"):
+        fail("the decision is duplicate or distinct", EXIT_USAGE)
     try:
         camera = camera_map.resolve(observatory(ctx), camera_id, decision)
     except ObservatoryError as exc:
