@@ -102,10 +102,14 @@ def test_reports_near_mapped_cameras_wait_for_a_moderator(obs: Observatory, tmp_
     assert {t.get("k"): t.get("v") for t in nodes[0]} == {"man_made": "surveillance", "surveillance:type": "camera"}
     assert int(nodes[0].get("id")) < 0 and nodes[0].get("changeset") is None
 
-    camera_map.resolve(obs, pending["id"], "distinct")
+    camera_map.resolve(obs, pending["id"], "distinct", "moderator")
     assert len(ET.fromstring(camera_map.to_osmchange(obs)).findall("create/node")) == 2
     with pytest.raises(ObservatoryError, match="not waiting"):
-        camera_map.resolve(obs, pending["id"], "duplicate")
+        camera_map.resolve(obs, pending["id"], "duplicate", "moderator")
+    assert obs.verify_history() == []
+    with obs.db.engine.begin() as conn:  # the insider overturns the moderator with SQL
+        conn.execute(text("UPDATE obs_cameras SET review = 'duplicate' WHERE id = :i"), {"i": pending["id"]})
+    assert any("moderator's decision" in p for p in obs.verify_history())
 
 
 def test_two_reports_of_one_camera_are_flagged_and_a_duplicate_leaves_the_exports(obs: Observatory) -> None:
@@ -114,7 +118,7 @@ def test_two_reports_of_one_camera_are_flagged_and_a_duplicate_leaves_the_export
     )
     assert counts["duplicates"] == 1
     (pending,) = camera_map.cameras(obs, "pending")
-    camera_map.resolve(obs, pending["id"], "duplicate")
+    camera_map.resolve(obs, pending["id"], "duplicate", "moderator")
     assert len(camera_map.to_geojson(obs)["features"]) == 1
     assert len(ET.fromstring(camera_map.to_osmchange(obs)).findall("create/node")) == 1
     assert camera_map.coverage(obs)["cameras"] == 1

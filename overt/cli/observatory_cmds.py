@@ -293,7 +293,7 @@ def cameras_resolve(
     if decision not in ("duplicate", "distinct"):
         fail("the decision is duplicate or distinct", EXIT_USAGE)
     try:
-        camera = camera_map.resolve(observatory(ctx), camera_id, decision)
+        camera = camera_map.resolve(observatory(ctx), camera_id, decision, who(ctx))
     except ObservatoryError as exc:
         fail(str(exc))
     if as_json:

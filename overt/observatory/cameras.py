@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .models import Camera
 from .osm import OsmCamera
-from .store import Observatory, ObservatoryError
+from .store import Observatory, ObservatoryError, append_change, camera_key, decision_sha256
 
 EARTH_M = 6_371_000.0
 DUPLICATE_M = 20.0  # a report this close to a mapped camera, with no contradicting tag, is probably it
@@ -57,8 +57,9 @@ def merge_reports(obs: Observatory, reports: Iterable[Report]) -> dict[str, int]
     return _upsert(obs, rows, 0)
 
 
-def resolve(obs: Observatory, camera_id: int, decision: str) -> dict[str, Any]:
-    """A moderator's decision on a flagged camera: `duplicate` (left out of exports) or `distinct`."""
+def resolve(obs: Observatory, camera_id: int, decision: str, actor: str) -> dict[str, Any]:
+    """A moderator's decision on a flagged camera: `duplicate` (left out of exports) or `distinct`, recorded in
+    the change chain so that a decision flipped with SQL is caught by `verify_history`."""
     if decision not in ("duplicate", "distinct"):
         raise ObservatoryError("decision must be duplicate or distinct")
     with obs.session(write=True) as session:
@@ -68,6 +69,8 @@ def resolve(obs: Observatory, camera_id: int, decision: str) -> dict[str, Any]:
         if camera.review != "pending":
             raise ObservatoryError(f"camera {camera_id} is not waiting for a decision ({camera.review})")
         camera.review = decision
+        changed = {"review": decision, "duplicate_of": camera.duplicate_of, "distance_m": camera.distance_m}
+        append_change(session, camera_key(camera), 0, f"camera_{decision}", actor, changed, decision_sha256(camera))
         return _view(camera)
 
 

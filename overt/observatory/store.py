@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..storage.db import Database
-from .models import IndexChange, IndexRecord, ObservatoryBase
+from .models import Camera, IndexChange, IndexRecord, ObservatoryBase
 from .schema import FIELDS, content_sha256, normalise
 
 GENESIS = "0" * 64
+CAMERA_PREFIX = "camera/"  # chain entries for moderators' decisions on cameras, not index records
 
 
 class ObservatoryError(Exception):
@@ -143,6 +144,10 @@ class Observatory:
                     problems.append(f"record {row.record_id} differs from its last recorded change")
                 elif content_sha256(row.content) != row.content_sha256:
                     problems.append(f"record {row.record_id} was edited outside the observatory")
+            for camera in session.scalars(select(Camera).where(Camera.review.in_(("duplicate", "distinct")))):
+                decision = last.get(camera_key(camera))
+                if decision is None or decision.content_sha256 != decision_sha256(camera):
+                    problems.append(f"camera {camera.id} ({camera_key(camera)}) differs from its moderator's decision")
         problems += [
             f"published head {h} is not in the history (rewritten or truncated)"
             for h in known_heads
@@ -186,22 +191,8 @@ class Observatory:
     def _change(
         self, session: Session, row: IndexRecord, action: str, actor: str, changed: dict[str, Any], note: str = ""
     ) -> None:
-        session.flush()
-        prev = session.scalar(select(IndexChange.sha256).order_by(IndexChange.id.desc()).limit(1)) or GENESIS
-        change = IndexChange(
-            record_id=row.record_id,
-            version=row.version,
-            action=action,
-            actor=actor,
-            changed=changed,
-            note=note,
-            content_sha256=row.content_sha256,
-            prev_sha256=prev,
-        )
-        change.sha256 = _link(change)
+        change = append_change(session, row.record_id, row.version, action, actor, changed, row.content_sha256, note)
         row.head_sha256 = change.sha256
-        session.add(change)
-        session.flush()
 
     def _public(self, session: Session, row: IndexRecord) -> dict[str, Any]:
         history = self._history(session, row.record_id)
@@ -216,6 +207,46 @@ class Observatory:
                 "changes": len(history),
             },
         }
+
+
+def append_change(
+    session: Session,
+    record_id: str,
+    version: int,
+    action: str,
+    actor: str,
+    changed: dict[str, Any],
+    content_hash: str,
+    note: str = "",
+) -> IndexChange:
+    """Add an entry at the chain's tail (the caller holds the write lock: `Observatory.session(write=True)`)."""
+    session.flush()
+    prev = session.scalar(select(IndexChange.sha256).order_by(IndexChange.id.desc()).limit(1)) or GENESIS
+    change = IndexChange(
+        record_id=record_id,
+        version=version,
+        action=action,
+        actor=actor,
+        changed=changed,
+        note=note,
+        content_sha256=content_hash,
+        prev_sha256=prev,
+    )
+    change.sha256 = _link(change)
+    session.add(change)
+    session.flush()
+    return change
+
+
+def camera_key(camera: Camera) -> str:
+    """A moderated camera's name in the change chain."""
+    return f"{CAMERA_PREFIX}{camera.origin}/{camera.origin_id}"
+
+
+def decision_sha256(camera: Camera) -> str:
+    """The hash a moderator's decision binds: the camera's review state and what it duplicates."""
+    body = {"key": camera_key(camera), "review": camera.review, "duplicate_of": camera.duplicate_of}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _link(change: IndexChange) -> str:
