@@ -30,6 +30,7 @@ from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
 from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session, transparency
+from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -114,6 +115,8 @@ ROUTERS = (
     public.moderation,
     transparency.router,
     pages.router,
+    observatory_routes.router,
+    observatory_routes.pages,
 )
 
 
@@ -147,7 +150,7 @@ def rate_classes(method: str, path: str) -> str | None:
         return "login"
     if path == "/api/public/camera-reports" and method == "POST":
         return "report"
-    if path.startswith("/api/public/") or path in ("/", "/api/health"):
+    if path.startswith("/api/public/") or path in ("/", "/api/health", "/observatory"):
         return "public"
     return None
 

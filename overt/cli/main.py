@@ -27,6 +27,7 @@ from . import (
     evaluate_cmds,
     gallery_cmds,
     governance_cmds,
+    observatory_cmds,
     report_cmds,
     serve_cmds,
     stream_cmds,
@@ -95,6 +96,7 @@ for module in (
     report_cmds,
     serve_cmds,
     stream_cmds,
+    observatory_cmds,
 ):
     module.register(app)
 
