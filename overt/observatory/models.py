@@ -19,7 +19,6 @@ class IndexRecord(ObservatoryBase):
     """One use of facial recognition somewhere, as the current version of its change history."""
 
     __tablename__ = "obs_deployments"
-    __audit_fields__ = ("record_id", "version", "content_sha256", "head_sha256")
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[str] = mapped_column(String(120), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -34,7 +33,6 @@ class IndexChange(ObservatoryBase):
     or removed with SQL is found by `verify_history`."""
 
     __tablename__ = "obs_changes"
-    __audit_fields__ = ("record_id", "version", "action", "actor", "content_sha256", "prev_sha256", "sha256")
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[str] = mapped_column(String(120), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -53,7 +51,6 @@ class Camera(ObservatoryBase):
 
     __tablename__ = "obs_cameras"
     __table_args__ = (UniqueConstraint("origin", "origin_id"),)
-    __audit_fields__ = ("review", "duplicate_of")
     id: Mapped[int] = mapped_column(primary_key=True)
     origin: Mapped[str] = mapped_column(String(16))  # osm | report
     origin_id: Mapped[str] = mapped_column(String(64))  # node id, or the report's id
