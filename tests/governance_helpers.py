@@ -9,8 +9,13 @@ from typing import Any
 import yaml
 
 from overt.config import Settings
-from overt.governance.spec import LAWFUL_PURPOSES
+from overt.governance.spec import LAWFUL_PURPOSES, REQUIRED_ASSESSMENTS
 from overt.services import Actor, Overt
+from overt.services.cameras import CameraInfo
+
+DOCUMENTS = Path(__file__).parent / "data" / "assessments"
+# Users approved() assigns to the deployments it approves (the applicant, op, is assigned by applying).
+ASSIGNED = ("rev1", "rev2", "rev3")
 
 ROLES = {
     "op": "operator",
@@ -29,11 +34,23 @@ def make_overt(home: Path, database_url: str | None = None) -> Overt:
     overt = Overt(
         Settings(home=home, database_url=database_url if database_url and "postgres" in database_url else None)
     )
-    overt.system.init()
+    overt.system.init()  # makes the first DPO, `dpo`, who countersigns the others
     admin = overt.actor("admin")
     for name, role in ROLES.items():
-        overt.system.add_user(admin, name, role)
+        if name != "dpo":
+            overt.system.add_user(admin, name, role)
+    for name, role in ROLES.items():
+        if name != "dpo" and role in ("operator", "authority", "reviewer"):
+            overt.system.approve_user(Actor("dpo", "dpo"), name)
     return overt
+
+
+def assessments(mode: str) -> list[dict[str, str]]:
+    """The paperwork `mode` needs, as files of the test-suite (apply reads and hashes them)."""
+    return [
+        {"kind": kind, "ref": f"{kind.upper()}-1", "file": str(DOCUMENTS / f"{kind}.md")}
+        for kind in REQUIRED_ASSESSMENTS[mode]
+    ]
 
 
 def spec(**overrides: Any) -> str:
@@ -51,16 +68,26 @@ def spec(**overrides: Any) -> str:
         "max_watchlist_size": 3,
         "retention_days": {"alerts": 30, "evidence": 7},
         "reviewers_required": 2,
-        "assessments": [{"kind": "DPIA", "ref": "DPIA-1", "sha256": "a" * 64}],
         "public_notice": "Facial recognition in use.",
     }
     data.update(overrides)
+    data.setdefault("assessments", assessments(data["mode"]))
     return yaml.safe_dump(data)
 
 
 def approved(overt: Overt, **overrides: Any) -> int:
-    deployment_id = overt.deployments.apply(Actor("op", "operator"), spec(**overrides))
-    overt.deployments.decide(Actor("judge", "authority"), deployment_id, "approve", "necessary and proportionate")
+    """An approved deployment applied for by `op`, with rev1-rev3 assigned as its reviewers; a live one's
+    cameras are registered first (without a source) when a test has not registered them."""
+    text = spec(**overrides)
+    if yaml.safe_load(text)["mode"] == "live":
+        known = {c["id"] for c in overt.cameras.list(actor("admin"))}
+        for camera in yaml.safe_load(text)["cameras"]:
+            if camera not in known:
+                overt.cameras.add(actor("admin"), CameraInfo(camera, name=camera))
+    deployment_id = overt.deployments.apply(Actor("op", "operator"), text)
+    overt.deployments.decide(
+        Actor("judge", "authority"), deployment_id, "approve", "necessary and proportionate", assign=ASSIGNED
+    )
     return deployment_id
 
 

@@ -5,6 +5,8 @@ API routes, CLI commands, stream workers and the console call these services and
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cached_property
 from typing import Any
 
@@ -15,6 +17,7 @@ from ..engine import EngineError
 from ..gallery.crypto import EncryptionKeyError, KeyRing
 from ..gallery.search import GallerySearch
 from ..gallery.store import GalleryError
+from ..governance.calibrated import Calibrated
 from ..governance.permissions import Refused
 from ..governance.spec import SpecError
 from ..governance.users import user_by_name, user_by_token
@@ -68,6 +71,23 @@ class Overt:
 
     def calibrated_threshold(self) -> float:
         return self.lab.engine.calibration().threshold
+
+    def calibrated(self) -> Calibrated:
+        """The calibration in force as the gate sees it: default threshold, score range, and the versions an
+        approval pins (model, calibration file, cohort)."""
+        engine = self.lab.engine
+        calibration = engine.calibration()
+        low, high = engine.scorer().score_range
+        return Calibrated(
+            threshold=calibration.threshold,
+            low=low,
+            high=high,
+            model=engine.model_id,
+            calibration_sha256=hashlib.sha256(
+                json.dumps(calibration.to_json(), sort_keys=True).encode()
+            ).hexdigest(),
+            cohort_sha256=calibration.normalisation.get("cohort_sha256"),
+        )
 
     # --- audit ------------------------------------------------------------------------------
     def record(

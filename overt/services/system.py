@@ -15,6 +15,8 @@ from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, veri
 from ..gallery.crypto import KEY_FILE, NEXT_KEY_FILE, KeyRing, new_key, write_key_file
 from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
+from ..governance.people import countersign, role_counts
+from ..governance.permissions import Refused
 from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
 from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
@@ -24,6 +26,8 @@ from .core import Actor, now, operate
 
 if TYPE_CHECKING:
     from . import Overt
+
+FIRST_DPO = "dpo"
 
 
 def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
@@ -67,23 +71,64 @@ class SystemService:
         db = Database(settings.db_url)
         db.migrate()
         self.overt.__dict__["db"] = db
-        token = None
+        token = dpo_token = None
         with db.session() as session:
             if session.scalar(select(User.id).where(User.name == "admin")) is None:
                 _, token = create_user(session, "admin", "admin")
+                # The first DPO, so a fresh installation can countersign; active from the start (nobody else
+                # could countersign it), its token shown once like the admin's.
+                dpo, dpo_token = create_user(session, FIRST_DPO, "dpo")
+                dpo.status = "active"
                 self.overt.record(session, "init", actor="admin", home=str(settings.home), created_key=created_key)
+                self.overt.record(
+                    session,
+                    "user.create",
+                    actor="admin",
+                    object_type="user",
+                    object_id=FIRST_DPO,
+                    user=FIRST_DPO,
+                    role="dpo",
+                    person=FIRST_DPO,
+                    status="active",
+                )
         return {
             "home": str(settings.home),
             "database": settings.db_url.split("@")[-1],
             "admin_token": token,
+            "dpo": FIRST_DPO,
+            "dpo_token": dpo_token,
             "created_key": created_key,
         }
 
-    def add_user(self, actor: Actor, name: str, role: str) -> str:
+    def add_user(self, actor: Actor, name: str, role: str, person: str | None = None) -> str:
+        """A new account (its token returned, shown once); operational roles wait for a DPO (`approve_user`)."""
         with operate(self.overt, actor, "user.manage") as op:
-            user, token = create_user(op.session, name, role)
-            op.record("user.create", object_type="user", object_id=user.name, user=user.name, role=role)
+            user, token = create_user(op.session, name, role, person)
+            op.record(
+                "user.create",
+                object_type="user",
+                object_id=user.name,
+                user=user.name,
+                role=role,
+                person=user.person,
+                status=user.status,
+            )
         return token
+
+    def approve_user(self, actor: Actor, name: str) -> dict[str, str]:
+        """The DPO's countersignature of a grant (authority, operator, reviewer, DPO): the account may act."""
+        with operate(self.overt, actor, "user.approve") as op:
+            user = op.session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
+            if user is None:
+                raise Refused("unknown-user", f"no user named {name!r}")
+            countersign(op.session, user, actor.name)
+            op.record("user.approve", object_type="user", object_id=name, user=name, role=user.role, person=user.person)
+            return {"name": name, "role": user.role, "status": user.status}
+
+    def role_counts(self) -> dict[str, int]:
+        """Active accounts per role (public: no login)."""
+        with self.overt.db.session() as session:
+            return role_counts(session)
 
     def reset_token(self, actor: Actor, name: str) -> str:
         with operate(self.overt, actor, "user.manage") as op:
@@ -99,7 +144,15 @@ class SystemService:
     def users(self, actor: Actor) -> list[dict]:
         with operate(self.overt, actor, "user.manage") as op:
             return [
-                {"name": u.name, "role": u.role, "created": u.created_at.isoformat(), "disabled": u.disabled}
+                {
+                    "name": u.name,
+                    "role": u.role,
+                    "created": u.created_at.isoformat(),
+                    "disabled": u.disabled,
+                    "person": u.person,
+                    "status": u.status,
+                    "countersigned_by": u.countersigned_by,
+                }
                 for u in op.session.scalars(select(User).order_by(User.name))
             ]
 

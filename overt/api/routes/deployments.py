@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ...governance.spec import LAWFUL_PURPOSES
-from ...services.deployments import DeploymentService
 from ..auth import ActorDep, OvertDep
 from .common import AUTHENTICATED, needs
 
@@ -50,9 +49,9 @@ async def spec_text(request: Request) -> str:
 
 
 @router.get("/template", response_class=PlainTextResponse, openapi_extra=needs(AUTHENTICATED))
-def template(_: ActorDep) -> str:
-    """A complete example application (YAML), every key commented."""
-    return DeploymentService.template
+def template(_: ActorDep, overt: OvertDep) -> str:
+    """A complete example application (YAML), every key commented, that applies as printed."""
+    return overt.deployments.template()
 
 
 @router.get("/purposes", openapi_extra=needs(AUTHENTICATED))
