@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,15 +76,21 @@ def spec(**overrides: Any) -> str:
     return yaml.safe_dump(data)
 
 
-def approved(overt: Overt, **overrides: Any) -> int:
-    """An approved deployment applied for by `op`, with rev1-rev3 assigned as its reviewers; a live one's
-    cameras are registered first (without a source) when a test has not registered them."""
-    text = spec(**overrides)
+def register_cameras(overt: Overt, text: str) -> None:
+    """A live application's cameras must be registered before approval: those a test has not registered
+    are, without a source."""
     if yaml.safe_load(text)["mode"] == "live":
         known = {c["id"] for c in overt.cameras.list(actor("admin"))}
         for camera in yaml.safe_load(text)["cameras"]:
             if camera not in known:
                 overt.cameras.add(actor("admin"), CameraInfo(camera, name=camera))
+
+
+def approved(overt: Overt, **overrides: Any) -> int:
+    """An approved deployment applied for by `op`, with rev1-rev3 assigned as its reviewers; a live one's
+    cameras are registered first (without a source) when a test has not registered them."""
+    text = spec(**overrides)
+    register_cameras(overt, text)
     deployment_id = overt.deployments.apply(Actor("op", "operator"), text)
     overt.deployments.decide(
         Actor("judge", "authority"), deployment_id, "approve", "necessary and proportionate", assign=ASSIGNED
@@ -93,3 +100,9 @@ def approved(overt: Overt, **overrides: Any) -> int:
 
 def actor(name: str) -> Actor:
     return Actor(name, ROLES.get(name, "admin"))
+
+
+def api_body(text: str) -> dict[str, Any]:
+    """An application with its documents as the API takes them: {"spec", "documents": {file: base64}}."""
+    files = {a["file"] for a in yaml.safe_load(text)["assessments"]}
+    return {"spec": text, "documents": {f: base64.b64encode(Path(f).read_bytes()).decode() for f in files}}

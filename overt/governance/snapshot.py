@@ -75,7 +75,11 @@ def drift(session: Session, deployment: Deployment, calibrated: Calibrated | Non
     for camera_id, approved in snapshot["cameras"].items():
         current = live["cameras"].get(camera_id, {"registered": False})
         for key in sorted(set(approved) | set(current)):
-            if approved.get(key) != current.get(key):
+            if approved.get(key) == current.get(key):
+                continue
+            if key == "source":  # an address can carry credentials: say that it changed, not what it is
+                lines.append(f"camera {camera_id} source: changed since approval")
+            else:
                 lines.append(f"camera {camera_id} {key}: approved {approved.get(key)!r}, now {current.get(key)!r}")
     for key, approved in snapshot["calibration"].items():
         if live["calibration"].get(key) != approved:

@@ -12,7 +12,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
-from ..governance import assignments, snapshot
+from ..governance import assignments, daily, snapshot
 from ..governance import deployments as deployment_rules
 from ..governance.deployments import Amended
 from ..governance.gate import Scope, check
@@ -133,6 +133,8 @@ def operate(
                     check(deployment, scope(session) if callable(scope) else scope, at, calibrated)
             op = Operation(overt, session, actor, action, deployment, at)
             yield op
+            if deployment is not None and scope is not None:
+                daily.note_day(session, deployment, at)  # the public figures of this day, as the operation left them
     except Refused as exc:
         if isinstance(exc, Amended):
             overt.deployments.suspend(actor, exc.deployment_id, exc.changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,18 +12,30 @@ from sqlalchemy.orm import Session
 
 from ..gallery import store
 from ..governance import assignments as assignment_rules
+from ..governance import daily, snapshot
 from ..governance import deployments as rules
-from ..governance import snapshot
 from ..governance.gate import effective_threshold
 from ..governance.permissions import Refused
 from ..governance.spec import DeploymentSpec, parse_spec, template
-from ..storage.models import ActivityCount, AssessmentDocument, Camera, Deployment, Watchlist
+from ..storage.models import ActivityCount, AssessmentDocument, AuditRecord, Camera, Deployment, Watchlist
+from ..streams.sources import redact
 from . import assessments
+from .alerts import OUTCOME_KINDS
 from .core import Actor, Operation, now, operate
 from .system import delete_products
 
 if TYPE_CHECKING:
     from . import Overt
+
+
+def _without_credentials(pinned: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The snapshot as shown: camera addresses without their passwords (the hash covers the real ones)."""
+    if not pinned:
+        return pinned
+    cameras = {
+        cid: {**c, "source": redact(c["source"])} if c.get("source") else c for cid, c in pinned["cameras"].items()
+    }
+    return {**pinned, "cameras": cameras}
 
 
 def describe(deployment: Deployment, documents: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -36,7 +49,7 @@ def describe(deployment: Deployment, documents: list[dict[str, Any]] | None = No
         "approval_expires": deployment.approval_expires_at.isoformat() if deployment.approval_expires_at else None,
         "urgent_started": deployment.urgent_started_at.isoformat() if deployment.urgent_started_at else None,
         "spec": deployment.spec,
-        "snapshot": deployment.snapshot,
+        "snapshot": _without_credentials(deployment.snapshot),
         "snapshot_sha256": deployment.snapshot_sha256,
         "changes_since_approval": deployment.drift or [],
         "documents": documents or [],
@@ -60,6 +73,32 @@ PUBLIC_COUNTS = {
 }
 
 
+def outcome_counts(session: Any, deployment_id: int) -> dict[str, int]:
+    """Outcomes of confirmed alerts by kind, from the audit log (which retention does not shorten)."""
+    counts = {kind: 0 for kind in OUTCOME_KINDS}
+    for details in session.scalars(
+        select(AuditRecord.details).where(
+            AuditRecord.deployment_id == deployment_id,
+            AuditRecord.action == "alert.outcome",
+            AuditRecord.outcome == "ok",
+        )
+    ):
+        kind = json.loads(details).get("kind", "other")
+        counts[kind if kind in counts else "other"] += 1
+    return counts
+
+
+WITHDRAWN = "withdrawn: an urgent start that was not approved; everything it produced was deleted"
+
+
+def withdrawn(deployment: Deployment) -> bool:
+    """An urgent start that was rejected or lapsed (retention then clears its start): everything it produced
+    was deleted."""
+    if not any(d.decision == "urgent" for d in deployment.decisions) or deployment.status == "approved":
+        return False
+    return deployment.status in ("rejected", "lapsed") or deployment.urgent_started_at is None
+
+
 def _first(deployment: Deployment, decision: str) -> str | None:
     return next((d.at.isoformat() for d in deployment.decisions if d.decision == decision), None)
 
@@ -76,6 +115,11 @@ def public_record(session: Session, deployment: Deployment, counts: dict[str, in
     faces = session.scalar(
         select(func.coalesce(func.sum(ActivityCount.faces_seen), 0)).where(ActivityCount.deployment_id == deployment.id)
     )
+    pinned = deployment.snapshot or {}
+    per_day = daily.days(session, deployment.id)
+    gone = withdrawn(deployment)
+    figures = {name: 0 if gone else counts.get(action, 0) for action, name in PUBLIC_COUNTS.items()}
+    outcomes = {kind: 0 for kind in OUTCOME_KINDS} if gone else outcome_counts(session, deployment.id)
     return {
         "id": deployment.id,
         "name": deployment.name,
@@ -97,11 +141,27 @@ def public_record(session: Session, deployment: Deployment, counts: dict[str, in
         "urgent_started": _first(deployment, "urgent"),
         "approval_expires": deployment.approval_expires_at.isoformat() if deployment.approval_expires_at else None,
         "ended": _first(deployment, "revoked") or _first(deployment, "rejected"),
-        "watchlist_size": sum(store.subject_count(session, w.id) for w in watchlists),
+        # The figures of its time: the largest watchlist size on the last day of use (else at approval, else
+        # now for an application never used), never a later size after removals.
+        "watchlist_size": per_day[-1]["watchlist_size"]
+        if per_day
+        else sum(w["size"] for w in pinned["watchlists"])
+        if pinned
+        else sum(store.subject_count(session, w.id) for w in watchlists),
+        "watchlist_size_by_day": per_day,
         "max_watchlist_size": spec["max_watchlist_size"],
-        "reviewers_required": spec.get("reviewers_required", 2),
-        "faces_seen": int(faces or 0),
-        **{name: counts.get(action, 0) for action, name in PUBLIC_COUNTS.items()},
+        "reviewers_required": pinned.get("reviewers_required", spec.get("reviewers_required", 2)),
+        "single_reviewer_exception": pinned.get("single_reviewer_exception") if pinned else None,
+        "documents": [
+            {k: d[k] for k in ("title", "kind", "sha256")} for d in assessments.listing(session, deployment.id)
+        ],
+        "withdrawn": gone,
+        "use": WITHDRAWN if gone else "",
+        "faces_seen": 0 if gone else int(faces or 0),
+        **figures,
+        "true_alerts": figures["confirmed_matches"],
+        "arrests": outcomes["arrest"],
+        "outcomes_by_kind": outcomes,
     }
 
 
@@ -187,7 +247,6 @@ class DeploymentService:
         pins a snapshot of what it approved (see governance.snapshot)."""
         with operate(self.overt, actor, "deployment.decide", deployment_id=deployment_id) as op:
             deployment = op.deployment
-            was_urgent = deployment.status == "urgent"
             calibrated = self.overt.calibrated()
             rules.decide(op.session, deployment, actor.name, decision, reason, op.at, calibrated, accept_exception)
             fields: dict[str, Any] = {}
@@ -215,7 +274,7 @@ class DeploymentService:
                 spec_sha256=deployment.spec_sha256,
                 **fields,
             )
-            if was_urgent and deployment.status == "rejected":
+            if deployment.urgent_first_at is not None and deployment.status == "rejected":  # started urgently once
                 removed = delete_products(op.session, deployment_id)
                 op.record(
                     "deployment.urgent_lapsed", object_type="deployment", object_id=deployment_id, deleted=removed

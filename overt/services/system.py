@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
@@ -19,7 +19,18 @@ from ..governance.people import countersign, role_counts
 from ..governance.permissions import Refused
 from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
-from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
+from ..storage.models import (
+    ActivityCount,
+    Alert,
+    AuditRecord,
+    CameraReport,
+    Deployment,
+    Evidence,
+    Review,
+    Subject,
+    User,
+    Watchlist,
+)
 from .alerts import EVIDENCE_CONTEXT
 from .cameras import REPORT_CONTEXT
 from .core import Actor, now, operate
@@ -31,15 +42,32 @@ FIRST_DPO = "dpo"
 
 
 def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
-    """Everything a deployment produced (alerts and their evidence and reviews)."""
-    evidence = session.execute(
-        delete(Evidence).where(Evidence.alert_id.in_(select(Alert.id).where(Alert.deployment_id == deployment_id)))
-    ).rowcount
+    """Everything a deployment produced: alerts with their evidence and reviews, the subjects enrolled under
+    it with their templates and reference photos, and its activity counts (an urgent start that lapses or is
+    rejected leaves nothing behind but the log of what was deleted)."""
+    alert_ids = select(Alert.id).where(Alert.deployment_id == deployment_id)
+    evidence = session.execute(delete(Evidence).where(Evidence.alert_id.in_(alert_ids))).rowcount
+    reviews = session.scalar(select(func.count(Review.id)).where(Review.alert_id.in_(alert_ids))) or 0
     alerts = 0
     for alert in session.scalars(select(Alert).where(Alert.deployment_id == deployment_id)):
         session.delete(alert)
         alerts += 1
-    return {"alerts": alerts, "evidence": evidence}
+    subjects = templates = 0
+    for subject in session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)):
+        bump(session, subject.watchlist_id)
+        templates += len(subject.templates)
+        session.delete(subject)  # its templates and reference photo go with it (cascade)
+        subjects += 1
+    counts = session.execute(delete(ActivityCount).where(ActivityCount.deployment_id == deployment_id)).rowcount
+    session.flush()
+    return {
+        "alerts": alerts,
+        "evidence": evidence,
+        "reviews": reviews,
+        "subjects": subjects,
+        "templates": templates,
+        "activity_counts": counts,
+    }
 
 
 def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
