@@ -346,6 +346,11 @@ def test_7_11_the_admin_alone_cannot_staff_a_case_and_names_need_tokens(tmp_path
     assert borrowed.returncode == 5 and "credentials" in borrowed.stderr
     as_admin_without = cli(home, "user", "list")
     assert as_admin_without.returncode == 5 and "credentials" in as_admin_without.stderr
+    lab = cli(home, "verify", str(FACES / "042_neutral.jpg"), str(FACES / "042_smiling.jpg"))  # inside it, too
+    assert lab.returncode == 5 and "credentials" in lab.stderr
+    audited = cli(home, "verify", str(FACES / "042_neutral.jpg"), str(FACES / "042_smiling.jpg"), "--json",
+                  user="a", token=added["a"]["token"])
+    assert audited.returncode == 0 and json.loads(audited.stdout)["match"] is True
 
 
 def test_7_public_counts_of_accounts_per_role(tmp_path: Path) -> None:
@@ -417,6 +422,7 @@ def test_10_refused_operations_never_touch_the_image(overt) -> None:
         lambda: overt.gallery.identify(OP, deployment, probe, ["missing"], case="C", threshold=float("nan")),
         lambda: overt.gallery.identify(actor("op2"), deployment, probe, ["missing"], case="C"),  # not assigned
         lambda: overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("x", (probe,), "suspect-x")),
+        lambda: overt.verify(Actor("public", "public"), probe, probe),  # lab verify inside an installation
     ]
     for attempt in attempts:
         with pytest.raises(Refused):

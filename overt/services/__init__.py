@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from ..audit import AuditLog, load_or_create_signing_key
@@ -33,6 +34,11 @@ from .lab import LabService
 from .live import LiveService
 from .reports import ReportService
 from .system import SystemService
+
+
+def _file_sha256(source: Any) -> str:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return hashlib.sha256(data).hexdigest()
 
 
 class NotInitialised(Exception):
@@ -148,6 +154,28 @@ class Overt:
         with self.db.session() as session:
             user = user_by_token(session, token)
             return Actor(user.name, user.role)
+
+    def installed(self) -> bool:
+        """Whether the data directory holds a database (lab commands then act as a user, audited)."""
+        try:
+            return self.db is not None
+        except NotInitialised:
+            return False
+
+    def verify(self, actor: Actor, a: Any, b: Any) -> dict:
+        """1:1 inside an installation: the acting user's permission is checked before either image is
+        decoded, and the comparison is audited (hashes and score only). Outside one, `lab.verify` is free."""
+        with operate(self, actor, "evaluate") as op:
+            result = self.lab.verify(a, b)
+            op.record(
+                "verify",
+                a_sha256=_file_sha256(a),
+                b_sha256=_file_sha256(b),
+                score=float(result["score"]),
+                threshold=result.get("threshold"),
+                match=result.get("match"),
+            )
+            return result
 
     # --- the services ------------------------------------------------------------------------
     @cached_property
