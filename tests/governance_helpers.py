@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,14 @@ def api_body(text: str) -> dict[str, Any]:
     """An application with its documents as the API takes them: {"spec", "documents": {file: base64}}."""
     files = {a["file"] for a in yaml.safe_load(text)["assessments"]}
     return {"spec": text, "documents": {f: base64.b64encode(Path(f).read_bytes()).decode() for f in files}}
+
+
+@contextmanager
+def installation(home: Path, database_url: str | None = None) -> Iterator[Overt]:
+    """make_overt with a watchlist `missing` (missing-person, suspect), disposed of afterwards."""
+    overt = make_overt(home, database_url)
+    overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person", "suspect"])
+    try:
+        yield overt
+    finally:
+        overt.db.dispose()

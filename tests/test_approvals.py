@@ -39,7 +39,8 @@ from overt.storage.models import (
     Subject,
     Template,
 )
-from tests.governance_helpers import DOCUMENTS, actor, api_body, approved, make_overt, spec
+from tests.governance_helpers import DOCUMENTS, actor, api_body, approved, installation, make_overt, spec
+from tests.test_governance import refusals
 
 FACES = Path(__file__).parent / "data" / "faces"
 OP = actor("op")
@@ -48,10 +49,8 @@ JUDGE = actor("judge")
 
 @pytest.fixture
 def overt(tmp_path: Path, database_url: str):
-    instance = make_overt(tmp_path / "home", database_url)
-    instance.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person", "suspect"])
-    yield instance
-    instance.db.dispose()
+    with installation(tmp_path / "home", database_url) as instance:
+        yield instance
 
 
 def cli(home: Path, *args: str, user: str | None = None, token: str | None = None) -> subprocess.CompletedProcess:
@@ -66,12 +65,6 @@ def cli(home: Path, *args: str, user: str | None = None, token: str | None = Non
                             timeout=300)
     assert "Traceback" not in result.stderr
     return result
-
-
-def refusals(overt: Overt, rule: str) -> int:
-    with overt.db.session() as session:
-        rows = session.scalars(select(AuditRecord.details).where(AuditRecord.action == "gate.refused")).all()
-    return sum(1 for details in rows if json.loads(details)["rule"] == rule)
 
 
 def enrol(overt: Overt, deployment_id: int, ref: str, image: str, who=OP) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from overt.governance import gate
 from overt.governance.permissions import Refused
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, AuditRecord, Deployment, Evidence, Subject, Template
-from tests.governance_helpers import actor, approved, make_overt, spec
+from tests.governance_helpers import actor, approved, installation, spec
 
 FACES = Path(__file__).parent / "data" / "faces"
 OP = actor("op")
@@ -21,10 +21,8 @@ OP = actor("op")
 
 @pytest.fixture
 def overt(tmp_path: Path, database_url: str):
-    instance = make_overt(tmp_path / "home", database_url)
-    instance.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person", "suspect"])
-    yield instance
-    instance.db.dispose()
+    with installation(tmp_path / "home", database_url) as instance:
+        yield instance
 
 
 def enroll(overt, deployment_id: int, ref: str, image: str, category: str = "missing-person") -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -305,24 +306,26 @@ class DeploymentService:
         )
         deployment.snapshot, deployment.snapshot_sha256 = pinned, snapshot.digest(pinned)
 
+    def _suspend(self, session: Any, deployment: Deployment, actor: str, changes: list[str], at: datetime) -> None:
+        rules.suspend(session, deployment, actor, changes, at)
+        self.overt.record(
+            session,
+            "deployment.suspend",
+            actor=actor,
+            deployment_id=deployment.id,
+            object_type="deployment",
+            object_id=str(deployment.id),
+            snapshot_sha256=deployment.snapshot_sha256 or "",
+            changes=tuple(changes),
+        )
+
     def suspend(self, actor: Actor, deployment_id: int, changes: list[str]) -> None:
         """The gate found pinned state changed: amended, needs approval (its own transaction: the refused
-        operation rolled back). Changes by another process meanwhile are re-checked, not assumed."""
+        operation rolled back). A deployment no longer approved meanwhile is left as it is."""
         with self.overt.db.session() as session:
             deployment = rules.get(session, deployment_id)
-            if deployment.status != "approved":
-                return
-            rules.suspend(session, deployment, actor.name, changes, now())
-            self.overt.record(
-                session,
-                "deployment.suspend",
-                actor=actor.name,
-                deployment_id=deployment_id,
-                object_type="deployment",
-                object_id=str(deployment_id),
-                snapshot_sha256=deployment.snapshot_sha256 or "",
-                changes=tuple(changes),
-            )
+            if deployment.status == "approved":
+                self._suspend(session, deployment, actor.name, changes, now())
 
     def suspend_drifted(self, op: Operation) -> list[int]:
         """Inside a camera change: suspend every approved deployment whose pinned cameras it moved."""
@@ -330,17 +333,7 @@ class DeploymentService:
         for deployment in op.session.scalars(select(Deployment).where(Deployment.status == "approved")):
             changes = snapshot.drift(op.session, deployment, None)
             if changes:
-                rules.suspend(op.session, deployment, op.actor.name, changes, op.at)
-                self.overt.record(
-                    op.session,
-                    "deployment.suspend",
-                    actor=op.actor.name,
-                    deployment_id=deployment.id,
-                    object_type="deployment",
-                    object_id=str(deployment.id),
-                    snapshot_sha256=deployment.snapshot_sha256 or "",
-                    changes=tuple(changes),
-                )
+                self._suspend(op.session, deployment, op.actor.name, changes, op.at)
                 suspended.append(deployment.id)
         return suspended
 
