@@ -156,7 +156,11 @@ class Overt:
             return Actor(user.name, user.role)
 
     def installed(self) -> bool:
-        """Whether the data directory holds a database (lab commands then act as a user, audited)."""
+        """Whether the data directory holds a database (lab commands then act as a user, audited); an
+        SQLite file that does not exist is not created by asking."""
+        url = self.settings.db_url
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+            return False
         try:
             return self.db is not None
         except NotInitialised:
