@@ -24,9 +24,17 @@ def note_day(session: Session, deployment: Deployment, at: datetime) -> None:
         or 0
     )
     reviewers = int((deployment.snapshot or deployment.spec).get("reviewers_required", 2))
+    day = at.date().isoformat()
+    noted = session.execute(
+        select(DeploymentDay.watchlist_size, DeploymentDay.reviewers_required).where(
+            DeploymentDay.deployment_id == deployment.id, DeploymentDay.day == day
+        )
+    ).first()
+    if noted is not None and noted[0] >= size and noted[1] == reviewers:
+        return  # nothing new today: no write, so a gated read stays a read
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(DeploymentDay).values(
-        deployment_id=deployment.id, day=at.date().isoformat(), watchlist_size=size, reviewers_required=reviewers
+        deployment_id=deployment.id, day=day, watchlist_size=size, reviewers_required=reviewers
     )
     session.execute(
         statement.on_conflict_do_update(

@@ -53,6 +53,8 @@ class Overt:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._unsigned = False  # the audit chain grew in this process since its head was last signed
+        self._calibrated: tuple[Any, Calibrated] | None = None
+        self.noted_days: set[tuple[int, str]] = set()  # (deployment, day) whose public figures were noted
 
     # --- the rooms below, opened on first use -------------------------------------------------
     @cached_property
@@ -82,9 +84,11 @@ class Overt:
         """The calibration in force as the gate sees it: default threshold, score range, and the versions an
         approval pins (model, calibration file, cohort)."""
         engine = self.lab.engine
-        calibration = engine.calibration()
+        calibration = engine.calibration()  # read once per engine, so this is computed once per process
+        if self._calibrated is not None and self._calibrated[0] is calibration:
+            return self._calibrated[1]
         low, high = engine.scorer().score_range
-        return Calibrated(
+        calibrated = Calibrated(
             threshold=calibration.threshold,
             low=low,
             high=high,
@@ -94,6 +98,8 @@ class Overt:
             ).hexdigest(),
             cohort_sha256=calibration.normalisation.get("cohort_sha256"),
         )
+        self._calibrated = (calibration, calibrated)
+        return calibrated
 
     # --- audit ------------------------------------------------------------------------------
     def record(

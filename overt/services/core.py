@@ -130,11 +130,17 @@ def operate(
                     changes = snapshot.drift(session, deployment, calibrated)
                     if changes:
                         raise Amended(deployment.id, changes)
-                    check(deployment, scope(session) if callable(scope) else scope, at, calibrated)
+                    scope = scope(session) if callable(scope) else scope
+                    check(deployment, scope, at, calibrated)
             op = Operation(overt, session, actor, action, deployment, at)
             yield op
-            if deployment is not None and scope is not None:
-                daily.note_day(session, deployment, at)  # the public figures of this day, as the operation left them
+            if deployment is not None and isinstance(scope, Scope):
+                # The public figures of this day as the operation left them: the day's largest watchlist
+                # grows only by enrolment, so other operations note a day once per process.
+                day = (deployment.id, at.date().isoformat())
+                if scope.operation == "enroll" or day not in overt.noted_days:
+                    daily.note_day(session, deployment, at)
+                    overt.noted_days.add(day)
     except Refused as exc:
         if isinstance(exc, Amended):
             overt.deployments.suspend(actor, exc.deployment_id, exc.changes)
