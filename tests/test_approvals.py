@@ -454,6 +454,16 @@ def test_12_public_figures_of_their_time_and_counted_outcomes(overt) -> None:
     assert record["outcomes_by_kind"]["arrest"] == 1
 
 
+def test_a_snapshot_edited_with_sql_suspends_the_deployment(overt) -> None:
+    deployment = approved(overt)
+    with overt.db.session() as session:  # an insider lowers the pinned threshold straight in the database
+        row = session.get(Deployment, deployment)
+        row.snapshot = {**row.snapshot, "threshold": 0.1}
+    with pytest.raises(Refused, match="amended"):
+        overt.gallery.identify(OP, deployment, FACES / "042_smiling.jpg", ["missing"], case="C")
+    assert overt.deployments.show(JUDGE, deployment)["status"] == "amended"
+
+
 def test_approval_event_carries_the_snapshot_hash(overt) -> None:
     deployment = approved(overt)
     with overt.db.session() as session:

@@ -70,9 +70,10 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json(users)
         return
-    table = Table("name", "role", "created")
+    table = Table("name", "role", "person", "status", "created")
     for u in users:
-        table.add_row(u["name"], u["role"], u["created"][:19])
+        status = "disabled" if u["disabled"] else u["status"]
+        table.add_row(u["name"], u["role"], u["person"], status, u["created"][:19])
     console.print(table)
 
 

@@ -67,6 +67,8 @@ def drift(session: Session, deployment: Deployment, calibrated: Calibrated | Non
     snapshot = deployment.snapshot
     if not snapshot or deployment.status != "approved":
         return []
+    if digest(snapshot) != deployment.snapshot_sha256:  # edited in the database, not approved
+        return ["the approved snapshot no longer matches its hash (changed outside Overt)"]
     live = {
         "cameras": {cid: camera_definition(session.get(Camera, cid)) for cid in snapshot["cameras"]},
         "calibration": calibrated.identity() if calibrated else snapshot["calibration"],
