@@ -1,7 +1,7 @@
 """Approvals that bind (#13): snapshots, persons and countersignatures, documents, assignments, daily figures
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from overt.storage.models import UtcDateTime
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
