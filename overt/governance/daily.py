@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..storage.models import Deployment, DeploymentDay, Subject, Watchlist
@@ -32,21 +31,25 @@ def note_day(session: Session, deployment: Deployment, at: datetime) -> None:
     ).first()
     if noted is not None and noted[0] >= size and noted[1] == reviewers:
         return  # nothing new today: no write, so a gated read stays a read
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(DeploymentDay).values(
-        deployment_id=deployment.id, day=day, watchlist_size=size, reviewers_required=reviewers
+    row = session.scalar(
+        select(DeploymentDay)
+        .where(DeploymentDay.deployment_id == deployment.id, DeploymentDay.day == day)
+        .with_for_update()
     )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["deployment_id", "day"],
-            set_={
-                "watchlist_size": func.max(DeploymentDay.watchlist_size, statement.excluded.watchlist_size)
-                if insert is sqlite_insert
-                else func.greatest(DeploymentDay.watchlist_size, statement.excluded.watchlist_size),
-                "reviewers_required": statement.excluded.reviewers_required,
-            },
-        )
-    )
+    if row is None:
+        try:
+            with session.begin_nested():  # through the session, so the row is bound to the audit log
+                session.add(DeploymentDay(deployment_id=deployment.id, day=day, watchlist_size=size,
+                                          reviewers_required=reviewers))
+            return
+        except IntegrityError:  # another operation noted this day first
+            row = session.scalars(
+                select(DeploymentDay)
+                .where(DeploymentDay.deployment_id == deployment.id, DeploymentDay.day == day)
+                .with_for_update()
+            ).one()
+    row.watchlist_size = max(row.watchlist_size, size)
+    row.reviewers_required = reviewers
 
 
 def days(session: Session, deployment_id: int) -> list[dict[str, object]]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..gallery import store
@@ -224,7 +224,10 @@ class DeploymentService:
             )
             previous = op.deployment.spec_sha256
             rules.amend(op.session, op.deployment, spec, actor.name, op.at, self.overt.calibrated())
-            op.session.execute(delete(AssessmentDocument).where(AssessmentDocument.deployment_id == deployment_id))
+            for document in op.session.scalars(
+                select(AssessmentDocument).where(AssessmentDocument.deployment_id == deployment_id)
+            ):
+                op.session.delete(document)
             assessments.store_documents(op.session, self.overt.keys, deployment_id, filed)
             op.record(
                 "deployment.amend",
