@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +16,6 @@ from ..governance import deployments as deployment_rules
 from ..governance.deployments import Amended
 from ..governance.gate import Scope, check
 from ..governance.permissions import PERMISSIONS, Refused, check_permission
-from ..storage.db import Database
 from ..storage.models import Deployment
 
 if TYPE_CHECKING:
@@ -75,28 +72,6 @@ READ_ONLY_ACTIONS = frozenset({"alert.read", "deployment.read", "watchlist.read"
 # Actions under a deployment that an unassigned operator or reviewer may still take (reading an application).
 UNASSIGNED_ACTIONS = frozenset({"deployment.read"})
 
-_WRITERS: WeakKeyDictionary[Database, threading.RLock] = WeakKeyDictionary()
-_WRITERS_LOCK = threading.Lock()
-
-
-def _writers(db: Database) -> threading.RLock:
-    """One writer at a time per SQLite database in this process, queued by the OS rather than by
-    SQLite's sleep-and-retry busy handler, which under load leaves some writers waiting for seconds."""
-    with _WRITERS_LOCK:
-        return _WRITERS.setdefault(db, threading.RLock())
-
-
-def _sqlite_write_lock(session: Session) -> None:
-    """Take SQLite's write lock before the operation's first read, waiting for it (busy_timeout).
-
-    Under an explicit deferred BEGIN, a transaction that has read and then writes after another writer
-    committed fails at once with "database is locked" (its snapshot is stale); concurrent callers (API
-    requests, stream workers) would see spurious failures. Locking first makes them queue instead.
-    An insert of no rows takes the lock and changes nothing.
-    """
-    session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
-
-
 def gate(overt: Overt, session: Session, deployment: Deployment, scope: Scope, at: datetime) -> None:
     """The log's word first (the deployment's state must be what its authenticated records say), then the
     approval's snapshot (a camera re-pointed or a new calibration suspends it: `Amended`), then the rules."""
@@ -129,11 +104,10 @@ def operate(
     so the log shows what was attempted as well as what was done.
     """
     at = now()
-    writer = _writers(overt.db) if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS else nullcontext()
     try:
-        with writer, overt.db.session() as session:
-            if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS:
-                _sqlite_write_lock(session)
+        with overt.db.session() as session:
+            if action not in READ_ONLY_ACTIONS:
+                overt.db.write_lock(session)
             check_permission(actor.role, action)
             deployment = None
             if deployment_id is not None:
