@@ -457,7 +457,9 @@ def test_demo_seed_is_marked_and_complete(tmp_path: Path) -> None:
     assert all(r["watchlist_size"] == len(SUBJECTS) for r in records)
     reviewer = {"Authorization": f"Bearer {demo.tokens['reviewer-1'][1]}"}
     (alert,) = client.get("/api/alerts", headers=reviewer).json()
-    assert alert["status"] == "pending" and alert["subject"] == "demo-person-042"
+    assert alert["status"] == "pending" and alert["subject"] is None  # blind until the reviewer decides
+    dpo = {"Authorization": f"Bearer {demo.tokens['dpo'][1]}"}
+    assert client.get("/api/alerts", headers=dpo).json()[0]["subject"] == "demo-person-042"
     overt.db.dispose()
 
 

@@ -214,8 +214,11 @@ def test_every_route_refuses_the_wrong_caller_and_discloses_nothing_biometric(wo
             seen[(method, path, caller)] = found
     # The detector is not blind: the permitted disclosures did happen to the permitted roles.
     assert "image" in seen[("GET", "/api/alerts/{alert_id}/evidence/{kind}", "rev1")]
-    assert "image" in seen[("GET", "/api/alerts/{alert_id}/reference", "op")]
-    assert "reference" in seen[("GET", "/api/alerts/stream", "rev1")]
+    assert "image" in seen[("GET", "/api/alerts/{alert_id}/reference", "rev1")]
+    assert "reference" in seen[("GET", "/api/alerts/stream", "dpo")]
+    # blind in both directions: the operator learns no identity (name or photo) before confirmation
+    assert not seen[("GET", "/api/alerts/stream", "op")] and not seen[("GET", "/api/alerts", "op")]
+    assert not seen[("GET", "/api/alerts/{alert_id}/reference", "op")]
     assert "reference" in seen[("POST", "/api/deployments/{deployment_id}/identify", "op")]
     # a camera's address (with its credentials) only for those who manage cameras
     for caller, role in ROLE_OF.items():

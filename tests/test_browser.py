@@ -101,16 +101,19 @@ def test_live_alert_is_reviewed_by_two_people_and_counted_publicly(served: Serve
     (alert_id,) = found["alerts"]
     card = f'article.alert[data-alert-id="{alert_id}"]'
     operator.wait_for_selector(f"{card}.new[data-status=pending]")  # arrived live, no reload
-    assert "person-042" in operator.text_content(card)
+    assert "waiting for review" in operator.text_content(card)
+    assert "person-042" not in operator.content()  # blind: no identity on the operator's page before confirmation
 
     first = served.console("rev1")
     first.wait_for_selector(card)
+    assert "person-042" not in first.content() and "C-browser" not in first.content()  # nor before the decision
     first.click(f"{card} button.compare")
     for image in ("Searched face", "Watchlist reference photo"):
         first.wait_for_function(LOADED, arg=f"{card} img[alt='{image}']")
     assert "A candidate is not an identification" in first.text_content(f"{card} .evidence")
     first.click(f"{card} button:has-text('Confirm match')")
     first.wait_for_selector(f"{card} .reviews:has-text('you decided: confirm')")
+    assert "person-042" in first.text_content(card)  # shown after their own decision
     assert first.get_attribute(card, "data-status") == "pending"
 
     second = served.console("rev2")
@@ -122,6 +125,7 @@ def test_live_alert_is_reviewed_by_two_people_and_counted_publicly(served: Serve
     assert second.is_hidden(card)  # final: it leaves the pending queue
 
     operator.wait_for_selector(f"{card}[data-status=confirmed]", state="attached")  # the update arrived live too
+    assert "person-042" in operator.text_content(card)  # confirmed: now the operator may know who
     operator.select_option("#alert-filter", "confirmed")
     operator.fill(f"{card} input[name=outcome]", "found safe")
     operator.click(f"{card} button:has-text('Record outcome')")

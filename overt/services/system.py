@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
@@ -17,7 +17,7 @@ from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
 from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
-from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
+from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Sighting, Subject, User, Watchlist
 from .alerts import EVIDENCE_CONTEXT
 from .cameras import REPORT_CONTEXT
 from .core import Actor, now, operate
@@ -43,6 +43,9 @@ def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str
     counts = {"evidence": 0, "report_photos": 0}
     for item in session.scalars(select(Evidence)):
         item.data = new.encrypt(old.decrypt(item.data, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
+        counts["evidence"] += 1
+    for sighting in session.scalars(select(Sighting).where(Sighting.crop.is_not(None))):
+        sighting.crop = new.encrypt(old.decrypt(sighting.crop, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
         counts["evidence"] += 1
     for report in session.scalars(select(CameraReport).where(CameraReport.photo.is_not(None))):
         report.photo = new.encrypt(old.decrypt(report.photo, REPORT_CONTEXT), REPORT_CONTEXT)
@@ -130,6 +133,9 @@ class SystemService:
         with operate(self.overt, actor, "retention.run") as op:
             session = op.session
             counts["evidence"] += session.execute(delete(Evidence).where(Evidence.expires_at <= at)).rowcount
+            counts["evidence"] += session.execute(
+                update(Sighting).where(Sighting.expires_at <= at, Sighting.crop.is_not(None)).values(crop=None)
+            ).rowcount
             for alert in session.scalars(select(Alert).where(Alert.expires_at <= at)):
                 session.delete(alert)
                 counts["alerts"] += 1

@@ -163,7 +163,7 @@
         `${when(alert.time)} · deployment ${alert.deployment} · `,
         alert.camera ? `camera ${alert.camera}` : `case ${alert.case || '—'}`),
       el('p', { class: 'match' },
-        'Candidate ', el('strong', {}, alert.subject), ` on ${alert.watchlist}: score `,
+        'Candidate ', el('strong', { class: 'who' }), ': score ',
         el('strong', { class: 'score' }, alert.score.toFixed(4)), ` (threshold ${alert.threshold.toFixed(4)})`),
       el('p', { class: 'reviews' }),
       el('div', { class: 'evidence' }),
@@ -189,7 +189,7 @@
           'No camera image kept (expired or never kept).'),
         figure(`/api/alerts/${id}/reference`, 'Watchlist reference photo', 'No reference photo (removed or expired).')),
       el('p', { class: 'limitations' }, `Score ${alert.score.toFixed(4)} against threshold ${alert.threshold.toFixed(4)}. `,
-        'A candidate is not an identification; the system\'s error rates differ by group — see the audit.'));
+        alert.notice.text));
   }
 
   function refreshCard(card, alert) {
@@ -198,6 +198,7 @@
     card.dataset.status = alert.status;
     card.querySelector('.status').textContent = alert.status;
     card.querySelector('.status').className = `status ${alert.status}`;
+    card.querySelector('.who').textContent = alert.subject ? `${alert.subject} on ${alert.watchlist}` : 'waiting for review';
     const reviews = [`${alert.reviews} of ${alert.reviews_required} reviews`];
     if (alert.my_decision) reviews.push(`you decided: ${alert.my_decision}`);
     if (alert.actionable) reviews.push('confirmed: may be acted upon');

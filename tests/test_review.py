@@ -1,0 +1,96 @@
+"""Review at live rates: one alert per person and place per window, sightings that join it, idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from overt.engine import FaceEngine
+from overt.services.cameras import CameraInfo
+from overt.services.gallery import EnrolRequest
+from overt.storage.models import Alert, AuditRecord, Sighting
+from tests.governance_helpers import actor, approved, make_overt
+
+FACES = Path(__file__).parent / "data" / "faces"
+OP = actor("op")
+CROP = np.full((60, 50, 3), 128, np.uint8)
+
+
+@pytest.fixture(scope="module")
+def probe():
+    """The template of a second photo of enrolled p042, as a live camera would compute it."""
+    analysed, _ = FaceEngine().template(FACES / "042_smiling.jpg")
+    return analysed.embedding
+
+
+@pytest.fixture
+def site(tmp_path: Path, database_url: str):
+    """A live deployment with two cameras of one site and a third on its own; p042 enrolled."""
+    overt = make_overt(tmp_path / "home", database_url)
+    for camera in ("cam-1", "cam-2", "cam-3"):
+        overt.cameras.add(actor("admin"), CameraInfo(camera, "video.mp4", camera))
+    overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
+    deployment = approved(overt, mode="live", cameras=["cam-1", "cam-2", "cam-3"],
+                          review={"alert_window_minutes": 10, "sites": {"station": ["cam-1", "cam-2"]}})
+    overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("p042", (FACES / "042_neutral.jpg",),
+                                                                 "missing-person"))
+    return overt, deployment
+
+
+def sight(overt, deployment: int, camera: str, probe, track: int):
+    session = overt.live.open(OP, deployment, camera)
+    (candidate,) = session.search(probe)
+    return session.raise_alert(candidate, track, 10, 1.0, CROP, CROP)
+
+
+def count(overt, model) -> int:
+    with overt.db.session() as db:
+        return db.scalar(select(func.count()).select_from(model))
+
+
+def test_sightings_join_the_open_alert_until_it_is_decided(site, probe) -> None:
+    overt, deployment = site
+    first = sight(overt, deployment, "cam-1", probe, track=1)
+    assert not first.joined
+    again = sight(overt, deployment, "cam-1", probe, track=1)  # a restarted worker raising it again
+    assert again.joined and again.sighting_id == first.sighting_id and count(overt, Sighting) == 1
+    second = sight(overt, deployment, "cam-2", probe, track=7)  # the same site: joins
+    assert second.joined and second.alert_id == first.alert_id
+    elsewhere = sight(overt, deployment, "cam-3", probe, track=1)  # another place: its own alert
+    assert not elsewhere.joined and elsewhere.alert_id != first.alert_id
+    shown = overt.alerts.show(actor("rev1"), int(first.alert_id))
+    assert shown["sightings"] == 2 and len(shown["best_sightings"]) == 2
+    for reviewer in ("rev1", "rev2"):
+        overt.alerts.review(actor(reviewer), int(first.alert_id), "reject", "not the same person")
+    later = sight(overt, deployment, "cam-1", probe, track=2)  # the decision closed the window
+    assert not later.joined and later.alert_id not in (first.alert_id, elsewhere.alert_id)
+    with overt.db.session() as db:
+        actions = list(db.scalars(select(AuditRecord.action)))
+    assert actions.count("alert.raise") == 3 and actions.count("alert.sighting") == 1
+
+
+def test_a_closed_window_opens_a_new_alert(site, probe) -> None:
+    overt, deployment = site
+    first = sight(overt, deployment, "cam-1", probe, track=1)
+    with overt.db.session() as db:  # ten minutes later
+        alert = db.get(Alert, int(first.alert_id))
+        db.execute(update(Alert).where(Alert.id == alert.id).values(window_ends_at=alert.created_at))
+    later = sight(overt, deployment, "cam-1", probe, track=2)
+    assert not later.joined and later.alert_id != first.alert_id
+    assert overt.alerts.show(actor("rev1"), int(first.alert_id))["status"] == "pending"  # still to review
+
+
+def test_the_database_refuses_a_second_open_alert_for_one_person_and_place(site, probe) -> None:
+    """The insider (or a racing worker) inserting a duplicate open alert straight into the database."""
+    overt, deployment = site
+    first = sight(overt, deployment, "cam-1", probe, track=1)
+    with pytest.raises(IntegrityError), overt.db.session() as db:
+        alert = db.get(Alert, int(first.alert_id))
+        db.add(Alert(deployment_id=deployment, camera_id="cam-1", subject_id=alert.subject_id,
+                     subject_reference="p042", watchlist="missing", score=0.9, threshold=0.5,
+                     expires_at=alert.expires_at, open_key=alert.open_key))
+        db.flush()
