@@ -393,7 +393,7 @@ def test_rate_limit_on_public_routes(tmp_path: Path) -> None:
 
 def test_live_alerts_arrive_as_server_sent_events(site: Site) -> None:
     deployment_id = site.approved(name="Live", mode="live")
-    live_subject = subject_id(site, enrol(site, deployment_id, "person-live"))
+    live_subject = subject_id(site, enrol(site, deployment_id, "person-live", "043_neutral.jpg"))
     events: list[tuple[str, dict]] = []
     ready = threading.Event()
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from overt.engine import FaceEngine
+from overt.governance.permissions import Refused
 from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, AuditRecord, Sighting
@@ -94,3 +95,26 @@ def test_the_database_refuses_a_second_open_alert_for_one_person_and_place(site,
                      subject_reference="p042", watchlist="missing", score=0.9, threshold=0.5,
                      expires_at=alert.expires_at, open_key=alert.open_key))
         db.flush()
+
+
+def test_a_face_already_enrolled_anywhere_is_refused_unless_linked_on_purpose(site) -> None:
+    overt, deployment = site
+    overt.gallery.create_watchlist(actor("admin"), "other", categories=["missing-person"])
+    again = EnrolRequest("case-22", (FACES / "042_smiling.jpg",), "missing-person")
+    with pytest.raises(Refused, match="'p042'") as refused:  # on another watchlist, under another reference
+        overt.gallery.enroll(OP, deployment, "missing", again)
+    assert refused.value.rule == "duplicate-subject"
+    with pytest.raises(Refused) as wrong:  # a link to someone else is no way around it
+        overt.gallery.enroll(OP, deployment, "missing", EnrolRequest(
+            "case-22", (FACES / "001_neutral.jpg",), "missing-person", same_as="p042"))
+    assert wrong.value.rule == "same-as"
+    linked = overt.gallery.enroll(OP, deployment, "missing", EnrolRequest(
+        "case-22", (FACES / "042_smiling.jpg",), "missing-person", same_as="missing/p042"))
+    assert linked["same_as"] == "p042"
+    retro = approved(overt, name="Retrospective")
+    found = overt.gallery.identify(OP, retro, FACES / "042_smiling.jpg", ["missing"], case="C-1")
+    assert len(found["candidates"]) == 1 and len(found["alerts"]) == 1  # one person: one candidate, one alert
+    with overt.db.session() as db:
+        records = [(r.action, r.details) for r in db.scalars(select(AuditRecord))]
+    assert any(action == "gate.refused" and "duplicate-subject" in details for action, details in records)
+    assert [action for action, _ in records].count("subject.link") == 1

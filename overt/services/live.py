@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine import Embedding
 from ..gallery import store
+from ..gallery.persons import one_per_person
 from ..gallery.search import Candidate as GalleryCandidate
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check, effective_threshold
@@ -68,8 +69,8 @@ class CameraSession:
     def search(self, embedding: Embedding) -> list[Candidate]:
         with self.overt.db.session() as session:
             targets = [store.get_watchlist(session, name) for name in self.watchlists]
-            found = self.overt.search_index.search(session, targets, embedding.vector, embedding.model,
-                                                   threshold=self.threshold, top=3)
+            found = one_per_person(session, self.overt.search_index.search(
+                session, targets, embedding.vector, embedding.model, threshold=self.threshold, top=3))
         self._found = {str(c.subject_id): c for c in found}
         return [Candidate(str(c.subject_id), c.score, c.watchlist) for c in found]
 
