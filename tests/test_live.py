@@ -134,3 +134,47 @@ def test_supervisor_runs_cameras_in_processes_and_reports_health(live, scene: Pa
     health = supervisor.health[(deployment, "cam-1")]
     assert health["state"] == "ended" and health["alerts"] == 1  # p042's second crossing is a sighting
     assert count(overt, Alert) == 1 and count(overt, Sighting) == 2
+
+
+def test_a_pause_stops_the_camera_within_seconds_and_resuming_needs_an_operator(live, scene: Path) -> None:
+    overt, deployment = live
+    server = MjpegServer(str(scene), fps=10, loop=True).start()
+    try:
+        session = overt.live.open(OP, deployment, "cam-1")
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and count(overt, ActivityCount) == 0:  # frames are flowing
+            time.sleep(0.2)
+        assert worker.is_alive()
+        paused_at = time.monotonic()
+        overt.pauses.pause(actor("rev1"), deployment, "wrong person stopped twice", camera="cam-1")  # on duty
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - paused_at < 5
+    finally:
+        server.stop()
+    summary = result["summary"]
+    assert summary.state == "unauthorised" and summary.frames > 0
+    session.close(summary)
+    assert overt.live.cameras_to_run() == []  # the supervisor does not restart it
+    with pytest.raises(Refused, match="paused"):
+        overt.live.open(OP, deployment, "cam-1")
+    with pytest.raises(Refused, match="role"):
+        overt.pauses.resume(actor("rev1"), deployment)  # resuming is the operator's
+    (lifted,) = overt.pauses.resume(OP, deployment, "cam-1")
+    assert lifted["resumed_by"] == "op"
+    (record,) = overt.deployments.public_records(deployment)
+    assert record["pauses"] == 1 and record["pause_log"][0]["reason"] == "wrong person stopped twice"
+    assert "by" not in record["pause_log"][0]  # when, what and why are public; who is not
+    overt.live.open(OP, deployment, "cam-1")  # running again
+
+
+def test_resuming_needs_an_approval_still_in_force(live) -> None:
+    overt, deployment = live
+    overt.pauses.pause(OP, deployment, "incident")  # the whole deployment
+    with pytest.raises(Refused, match="paused"):
+        overt.live.open(OP, deployment, "cam-1")
+    overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope")
+    with pytest.raises(Refused, match="not-approved|revoked"):
+        overt.pauses.resume(OP, deployment)

@@ -118,3 +118,46 @@ def test_a_face_already_enrolled_anywhere_is_refused_unless_linked_on_purpose(si
         records = [(r.action, r.details) for r in db.scalars(select(AuditRecord))]
     assert any(action == "gate.refused" and "duplicate-subject" in details for action, details in records)
     assert [action for action, _ in records].count("subject.link") == 1
+
+
+def test_the_queue_is_oldest_first_and_blind_and_the_workload_comes_from_the_log(site, probe) -> None:
+    overt, deployment = site
+    first = sight(overt, deployment, "cam-1", probe, track=1)
+    second = sight(overt, deployment, "cam-3", probe, track=1)
+    page = overt.review_queue.queue(actor("rev1"))
+    assert page["length"] == 2 and page["oldest_waiting_s"] >= 0 and page["next"] == int(first.alert_id)
+    (item,) = page["items"]
+    assert item["subject"] is None and item["identity"] == "waiting for review"  # blind before deciding
+    assert "false-match rate" in item["notice"]["text"] and item["notice"]["watchlist_size"] == 1
+    following = overt.review_queue.queue(actor("rev1"), after=page["next"])
+    assert [i["id"] for i in following["items"]] == [int(second.alert_id)]
+    decided = overt.alerts.review(actor("rev1"), int(first.alert_id), "confirm", "same person")
+    assert decided["subject"] == "p042"  # shown after their own decision
+    assert overt.review_queue.queue(actor("rev1"))["length"] == 1 and overt.review_queue.queue(
+        actor("rev2"))["length"] == 2  # the other reviewer's queue is their own
+    overt.alerts.review(actor("rev2"), int(first.alert_id), "inconclusive", "poor image")
+    with pytest.raises(Refused, match="role"):
+        overt.review_queue.workload(actor("rev1"))  # reviewers do not grade themselves
+    figures = overt.review_queue.workload(actor("dpo"), deployment_id=deployment)
+    assert figures["alerts"] == 2 and figures["decisions"] == 2 and figures["pending"] == 1
+    assert figures["disagreement_share"] == 1.0 and figures["inconclusive_share"] == 0.5
+    assert set(figures["per_reviewer"]) == {"rev1", "rev2"} and figures["time_to_decision_s"]["n"] == 2
+    assert figures["queue"][-1][1] == 1
+
+
+def test_a_queue_past_the_spec_limit_pauses_the_cameras_and_says_why(tmp_path: Path, probe) -> None:
+    overt = make_overt(tmp_path / "home")
+    for camera in ("cam-1", "cam-2"):
+        overt.cameras.add(actor("admin"), CameraInfo(camera, "video.mp4", camera))
+    overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
+    deployment = approved(overt, mode="live", cameras=["cam-1", "cam-2"], review={"queue_limit": 1})
+    overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("p042", (FACES / "042_neutral.jpg",),
+                                                                 "missing-person"))
+    sight(overt, deployment, "cam-1", probe, track=1)
+    assert overt.live.cameras_to_run() != []
+    sight(overt, deployment, "cam-2", probe, track=1)  # two waiting: past the limit of one
+    assert overt.live.cameras_to_run() == []
+    (pause,) = overt.pauses.list(OP, deployment)
+    assert "past the spec's limit of 1" in pause["reason"] and pause["camera"] is None
+    with pytest.raises(Refused, match="paused"):
+        overt.live.open(OP, deployment, "cam-1")

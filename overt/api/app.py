@@ -29,7 +29,7 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, review, session
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -113,6 +113,7 @@ ROUTERS = (
     public.router,
     public.moderation,
     pages.router,
+    review.router,
 )
 
 

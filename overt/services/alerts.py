@@ -17,6 +17,7 @@ from ..governance.permissions import Refused
 from ..storage.models import Alert, Evidence, Review, Sighting
 from .core import Actor, Operation, operate
 from .notices import limitation_notice
+from .pauses import pause_if_queue_full
 
 if TYPE_CHECKING:
     from . import Overt
@@ -161,6 +162,7 @@ class AlertService:
         sighting.alert_id = alert_id
         op.session.add(sighting)
         op.session.flush()
+        pause_if_queue_full(op)
         return Sighted(alert_id, sighting.id, False)
 
     def _describe(self, alert: Alert, actor: Actor, required: int) -> dict[str, Any]:
@@ -211,10 +213,19 @@ class AlertService:
         }
 
     def list(
-        self, actor: Actor, *, status: str | None = None, deployment_id: int | None = None, limit: int = 200
+        self,
+        actor: Actor,
+        *,
+        status: str | None = None,
+        deployment_id: int | None = None,
+        limit: int = 200,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first, a page of `limit`; the next page starts `before` the last id of this one."""
         with operate(self.overt, actor, "alert.read") as op:
             query = select(Alert).options(selectinload(Alert.reviews)).order_by(Alert.id.desc()).limit(limit)
+            if before is not None:
+                query = query.where(Alert.id < before)
             if status:
                 query = query.where(Alert.status == status)
             if deployment_id is not None:
@@ -256,6 +267,19 @@ class AlertService:
                 "updated": [self._describe(a, actor, self._required(op, a)) for a in reviewed],
                 "cursor": [new[-1].id if new else after_alert, max(after_review, last_review)],
             }
+
+    def describe(self, op: Operation, alert: Alert) -> dict[str, Any]:
+        """An alert as the operation's actor may see it (for other services' views of alerts)."""
+        return self._describe(alert, op.actor, self._required(op, alert))
+
+    def sighting_crop(self, actor: Actor, sighting_id: int) -> bytes:
+        """One sighting's face crop, for reviewers comparing the best few; audited like all evidence."""
+        with operate(self.overt, actor, "evidence.read") as op:
+            sighting = op.session.get(Sighting, sighting_id)
+            if sighting is None or sighting.crop is None:
+                raise Refused("no-evidence", f"sighting {sighting_id} has no face crop (expired or unknown)")
+            self._viewed(op, self._get(op, sighting.alert_id), "sighting")
+            return self.overt.keys.decrypt(sighting.crop, EVIDENCE_CONTEXT)
 
     @staticmethod
     def _required(op: Operation, alert: Alert) -> int:
