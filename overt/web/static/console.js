@@ -10,6 +10,9 @@
     ['cameras', 'Cameras', 'camera.read'],
     ['audit', 'Audit log', 'audit.read'],
     ['reports', 'Public reports', 'public.moderate'],
+    ['review', 'Review queue', 'alert.review'], // review.js
+    ['stop', 'Safe stop', 'deployment.pause'], // review.js
+    ['workload', 'Review workload', 'review.workload'], // review.js
   ];
   const CLOSED = ['revoked', 'rejected', 'lapsed'];
   const $ = (id) => document.getElementById(id);
@@ -76,6 +79,7 @@
       el('button', { type: 'button', id: `to-${name}`, onclick: () => selectTab(name) }, label)));
     $('apply').hidden = !may('deployment.apply');
     $('add-camera').hidden = !may('camera.manage');
+    document.dispatchEvent(new CustomEvent('overt:session', { detail: me }));
     if (may('alert.read')) openStream();
     if (allowed.length) selectTab(allowed[0][0]);
     else flash('Your role has nothing to do in this console.');
@@ -96,6 +100,7 @@
     }
     if (name === 'audit') loadAudit();
     if (name === 'reports') loadReports();
+    document.dispatchEvent(new CustomEvent('overt:tab', { detail: name }));
   }
 
   // --- alerts: live, and reviewed blind --------------------------------------------------------
