@@ -93,25 +93,34 @@ def test_start_is_refused_outside_a_live_deployment(live) -> None:
         overt.live.open(actor("rev1"), deployment, "cam-1")
 
 
-def test_revocation_stops_the_camera_within_seconds(live, scene: Path) -> None:
-    overt, deployment = live
+def stopped_by(overt, deployment: int, scene: Path, stop) -> tuple:
+    """Run cam-1 live from an MJPEG camera until frames flow, call `stop`; (summary, seconds it took)."""
     server = MjpegServer(str(scene), fps=10, loop=True).start()
     try:
         session = overt.live.open(OP, deployment, "cam-1")
         result = {}
         worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
         worker.start()
-        time.sleep(2.0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and count(overt, ActivityCount) == 0:  # frames are flowing
+            time.sleep(0.2)
         assert worker.is_alive()
-        revoked_at = time.monotonic()
-        overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope")
+        stopped_at = time.monotonic()
+        stop()
         worker.join(timeout=10)
-        assert not worker.is_alive() and time.monotonic() - revoked_at < 5
+        assert not worker.is_alive()
+        took = time.monotonic() - stopped_at
     finally:
         server.stop()
-    summary = result["summary"]
-    assert summary.state == "unauthorised" and summary.frames > 5
-    session.close(summary)
+    session.close(result["summary"])
+    return result["summary"], took
+
+
+def test_revocation_stops_the_camera_within_seconds(live, scene: Path) -> None:
+    overt, deployment = live
+    summary, took = stopped_by(overt, deployment, scene,
+                               lambda: overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope"))
+    assert took < 5 and summary.state == "unauthorised" and summary.frames > 0
     with overt.db.session() as db:
         stop = db.scalars(select(AuditRecord).where(AuditRecord.action == "stream.stop")).one()
     assert "revoked" in stop.details
@@ -138,25 +147,9 @@ def test_supervisor_runs_cameras_in_processes_and_reports_health(live, scene: Pa
 
 def test_a_pause_stops_the_camera_within_seconds_and_resuming_needs_an_operator(live, scene: Path) -> None:
     overt, deployment = live
-    server = MjpegServer(str(scene), fps=10, loop=True).start()
-    try:
-        session = overt.live.open(OP, deployment, "cam-1")
-        result = {}
-        worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
-        worker.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and count(overt, ActivityCount) == 0:  # frames are flowing
-            time.sleep(0.2)
-        assert worker.is_alive()
-        paused_at = time.monotonic()
-        overt.pauses.pause(actor("rev1"), deployment, "wrong person stopped twice", camera="cam-1")  # on duty
-        worker.join(timeout=10)
-        assert not worker.is_alive() and time.monotonic() - paused_at < 5
-    finally:
-        server.stop()
-    summary = result["summary"]
-    assert summary.state == "unauthorised" and summary.frames > 0
-    session.close(summary)
+    summary, took = stopped_by(overt, deployment, scene, lambda: overt.pauses.pause(  # a reviewer on duty
+        actor("rev1"), deployment, "wrong person stopped twice", camera="cam-1"))
+    assert took < 5 and summary.state == "unauthorised" and summary.frames > 0
     assert overt.live.cameras_to_run() == []  # the supervisor does not restart it
     with pytest.raises(Refused, match="paused"):
         overt.live.open(OP, deployment, "cam-1")

@@ -371,7 +371,8 @@ class GalleryService:
                 op.session, targets, analysed.embedding.vector, analysed.embedding.model, threshold=applied, top=top
             ))
             evidence = {"crop": face_crop_jpeg(pixels, analysed.face.box)} if candidates else None
-            alerts = self.overt.alerts.raise_for(op, candidates, applied, case_ref=case or "", evidence=evidence)
+            alerts = self.overt.alerts.raise_for(op, candidates, applied, case_ref=case or "", evidence=evidence,
+                                                 watchlist_size=sum(sizes))
             op.record(
                 "identify",
                 object_type="search",

@@ -25,7 +25,7 @@ from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check, effective_threshold
 from ..governance.permissions import Refused
 from ..storage.models import ActivityCount, Camera, Deployment
-from ..streams.pipeline import Candidate, Counts, Raised, Summary
+from ..streams.pipeline import Candidate, Counts, Raised, Summary, Withdrawn
 from .core import Actor, now, operate
 
 if TYPE_CHECKING:
@@ -96,6 +96,9 @@ class CameraSession:
             except IntegrityError:
                 if attempt == 2:
                     raise
+            except Refused as exc:  # withdrawn since the last check (audited as gate.refused): end the run
+                self.refusal = exc.message
+                raise Withdrawn(exc.message) from None
         return Raised(str(sighted.alert_id), str(sighted.sighting_id), sighted.joined)
 
     def record_counts(self, counts: Counts) -> None:

@@ -27,6 +27,7 @@ from .pipeline import (
     Summary,
     TrackEnded,
     TrackStarted,
+    Withdrawn,
     run_pipeline,
 )
 from .sources import Frame, FrameSource, SourceError, SourceSettings, SourceState, SourceStats, open_source
@@ -64,6 +65,7 @@ __all__ = [
     "TrackStarted",
     "Tracker",
     "TrackerSettings",
+    "Withdrawn",
     "london_faces",
     "make_scene_video",
     "open_source",

@@ -40,6 +40,11 @@ class Candidate:
     watchlist_id: str | None = None
 
 
+class Withdrawn(Exception):
+    """Raised by a session whose authorisation was withdrawn between checks (a revocation, a pause)
+    while it raised an alert: the run ends as unauthorised rather than failing."""
+
+
 @dataclass(frozen=True)
 class Raised:
     """What the session did with a match: opened alert `alert_id`, or (`joined`) added sighting
@@ -496,7 +501,11 @@ def run_pipeline(
                     state = PipelineState.RECONNECTING
             else:
                 state = PipelineState.RUNNING
-                pipeline.process(frame.index, frame.time, frame.image)
+                try:
+                    pipeline.process(frame.index, frame.time, frame.image)
+                except Withdrawn as exc:
+                    state, last_error = PipelineState.UNAUTHORISED, f"the deployment is no longer authorised: {exc}"
+                    break
                 meter.frame_done(frame.received)
             meter.tick(state)
     finally:

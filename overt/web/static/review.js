@@ -23,22 +23,11 @@
 
   const may = (action) => Boolean(me && me.may.includes(action));
 
-  function say(text, error) {
-    const node = $('flash');
-    node.textContent = text;
-    node.className = error ? 'error' : '';
-  }
-
-  async function attempt(action, done) {
-    try {
-      const result = await action();
-      if (done) say(done);
-      return result;
-    } catch (error) {
-      say(`Refused (${error.rule}): ${error.message}`, true);
-      return undefined;
-    }
-  }
+  const say = (text, error) => Object.assign($('flash'), { textContent: text, className: error ? 'error' : '' });
+  /** Run an action and report the outcome (a refusal names its rule) in the console's status line. */
+  const attempt = (action, done) => Promise.resolve().then(action).then(
+    (result) => { if (done) say(done); return result; },
+    (error) => { say(`Refused (${error.rule}): ${error.message}`, true); });
 
   function minutes(seconds) {
     if (seconds === null || seconds === undefined) return '—';
