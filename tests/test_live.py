@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from overt.streams.pipeline import PipelineSettings, run_pipeline
 from overt.streams.supervisor import CameraJob, Supervisor
 from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
+from tests.test_cli import run
 
 FACES = Path(__file__).parent / "data" / "faces"
 ROAD = Path(__file__).parent / "data" / "backgrounds" / "road-1072821_640.jpg"
@@ -171,3 +173,15 @@ def test_resuming_needs_an_approval_still_in_force(live) -> None:
     overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope")
     with pytest.raises(Refused, match="not-approved|revoked"):
         overt.pauses.resume(OP, deployment)
+
+
+def test_watch_json_prints_one_line_per_alert_and_per_joined_sighting(live, scene: Path, tmp_path: Path) -> None:
+    overt, deployment = live
+    result = run(tmp_path / "home", "watch", str(scene), "--deployment", str(deployment), "--camera", "cam-1",
+                 "--json", user="op")
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    alerts = [line for line in lines if "alert" in line]
+    sightings = [line for line in lines if "sighting" in line]
+    assert [a["subject"] for a in alerts] == ["p042"]  # the contract scripts rely on
+    assert [s["alert_id"] for s in sightings] == [alerts[0]["alert"]] and "alert" not in sightings[0]
+    assert lines[-1]["alerts"] == 1 and lines[-1]["state"] == "ended"

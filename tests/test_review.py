@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,20 @@ def test_a_queue_past_the_spec_limit_pauses_the_cameras_and_says_why(tmp_path: P
     assert "past the spec's limit of 1" in pause["reason"] and pause["camera"] is None
     with pytest.raises(Refused, match="paused"):
         overt.live.open(OP, deployment, "cam-1")
+
+
+def test_sighting_crops_follow_key_rotation_and_retention(site, probe) -> None:
+    overt, deployment = site
+    first = sight(overt, deployment, "cam-1", probe, track=1)
+    sight(overt, deployment, "cam-1", probe, track=2)
+    before = overt.alerts.sighting_crop(actor("rev1"), int(first.sighting_id))
+    overt.system.rotate_key(actor("admin"))
+    assert overt.alerts.sighting_crop(actor("rev1"), int(first.sighting_id)) == before  # re-encrypted, readable
+    later = datetime.now(UTC) + timedelta(days=8)  # past the evidence's 7 days, within the alert's 30
+    overt.system.retention(actor("admin"), at=later)
+    with overt.db.session() as db:
+        assert [s.crop for s in db.scalars(select(Sighting))] == [None, None]
+    with pytest.raises(Refused, match="no-evidence"):
+        overt.alerts.sighting_crop(actor("rev1"), int(first.sighting_id))
+    overt.system.retention(actor("admin"), at=later + timedelta(days=30))
+    assert count(overt, Sighting) == 0 and count(overt, Alert) == 0
