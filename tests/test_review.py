@@ -66,6 +66,7 @@ def test_sightings_join_the_open_alert_until_it_is_decided(site, probe) -> None:
     assert not elsewhere.joined and elsewhere.alert_id != first.alert_id
     shown = overt.alerts.show(actor("rev1"), int(first.alert_id))
     assert shown["sightings"] == 2 and len(shown["best_sightings"]) == 2
+    assert [s["id"] for s in shown["best_sightings"] if s["first"]] == [int(first.sighting_id)]
     for reviewer in ("rev1", "rev2"):
         overt.alerts.review(actor(reviewer), int(first.alert_id), "reject", "not the same person")
     later = sight(overt, deployment, "cam-1", probe, track=2)  # the decision closed the window

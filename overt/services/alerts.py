@@ -191,9 +191,9 @@ class AlertService:
             "status": alert.status,
             "time": alert.created_at.isoformat(),
             "sightings": len(alert.sightings),
-            "best_sightings": [
+            "best_sightings": [  # `first`: the sighting that opened the alert (its crop is the alert's evidence)
                 {"id": x.id, "camera": x.camera_id, "score": round(x.score, 4), "at": x.at.isoformat(),
-                 "crop": x.crop is not None}
+                 "crop": x.crop is not None, "first": x is alert.sightings[0]}
                 for x in best
             ],
             "window_ends": alert.window_ends_at.isoformat() if alert.window_ends_at else None,

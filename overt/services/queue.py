@@ -37,8 +37,8 @@ class ReviewQueueService:
             waiting = select(Alert).where(Alert.status == "pending", Alert.id.not_in(decided))
             if deployment_id is not None:
                 waiting = waiting.where(Alert.deployment_id == deployment_id)
-            length = op.session.scalar(select(func.count()).select_from(waiting.subquery()))
-            oldest = op.session.scalar(select(func.min(Alert.created_at)).select_from(waiting.subquery()))
+            counted = waiting.subquery()
+            length, oldest = op.session.execute(select(func.count(), func.min(counted.c.created_at))).one()
             page = waiting.options(selectinload(Alert.reviews), selectinload(Alert.sightings)).order_by(Alert.id)
             if after is not None:
                 page = page.where(Alert.id > after)

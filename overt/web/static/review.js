@@ -77,7 +77,7 @@
         ' ', el('button', { type: 'button', class: 'next', onclick: () => loadQueue(true) }, 'Next (Enter)'));
       $('queue-item').querySelector('.decide').hidden = true;
     }, `Your decision on alert ${alert.id} is recorded.`);
-    const sightings = alert.best_sightings.filter((s) => s.crop);
+    const sightings = alert.best_sightings.filter((s) => s.crop && !s.first);
     return [el('article', { class: 'alert queue', dataset: { alertId: alert.id } },
       el('h3', {}, `Alert ${alert.id} · waiting since ${when(alert.time)}`),
       el('p', { class: 'where' }, alert.camera ? `camera ${alert.camera}` : 'a still image',
@@ -85,7 +85,7 @@
       el('div', { class: 'faces' },
         figure(`/api/alerts/${alert.id}/evidence/crop`, alert.camera ? 'Camera face crop' : 'Searched face'),
         figure(`/api/alerts/${alert.id}/reference`, 'Watchlist reference photo'),
-        ...sightings.slice(1).map((s) => figure(`/api/sightings/${s.id}/crop`, `Sighting at ${when(s.at)} (${s.score.toFixed(3)})`))),
+        ...sightings.map((s) => figure(`/api/sightings/${s.id}/crop`, `Sighting at ${when(s.at)} (${s.score.toFixed(3)})`))),
       el('p', { class: 'score' }, 'Score ', el('strong', {}, alert.score.toFixed(4)), ' against the threshold ',
         el('strong', {}, alert.threshold.toFixed(4)), alert.score >= alert.threshold ? ' (above it: a candidate, not a match)' : ''),
       el('p', { class: 'limitations' }, alert.notice.text),
