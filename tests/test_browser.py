@@ -214,3 +214,15 @@ def test_the_person_on_duty_pauses_from_the_console(served: Served) -> None:
     operator.click(f"{row} button.resume")
     operator.wait_for_selector(f"{row} li.paused", state="detached")
     assert not [e for e in served.console_errors if "Content Security Policy" in e]
+
+
+def test_the_alert_list_grows_a_page_at_a_time(served: Served) -> None:
+    for number in range(51):  # past one page
+        served.site.overt.gallery.identify(Actor("op", "operator"), served.deployment, FACES / "042_smiling.jpg",
+                                           ["missing"], case=f"C-page-{number}")
+    dpo = served.console("dpo")
+    dpo.wait_for_selector("body[data-alerts-ready=true]")
+    assert dpo.locator("article.alert").count() == 50
+    dpo.click("#alert-older")
+    dpo.wait_for_function("() => document.querySelectorAll('article.alert').length > 50")
+    assert not [e for e in served.console_errors if "Content Security Policy" in e]

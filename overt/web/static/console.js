@@ -113,8 +113,7 @@
       live.className = 'live on';
       if (!loaded) {
         loaded = true;
-        const list = await attempt(() => api('GET', '/api/alerts?limit=200'));
-        for (const alert of (list || []).reverse()) upsert(alert, false);
+        await loadOlder();
         document.body.dataset.alertsReady = 'true';
       }
     });
@@ -141,6 +140,15 @@
       }, 5000);
     });
   }
+
+  /** The next page of older alerts (50 at a time): the list grows on request, never to thousands at once. */
+  async function loadOlder() {
+    const oldest = Math.min(...cards.keys());
+    const list = await attempt(() => api('GET', `/api/alerts?limit=50${cards.size ? `&before=${oldest}` : ''}`));
+    for (const alert of (list || []).reverse()) upsert(alert, false);
+    $('alert-older').hidden = !list || list.length < 50;
+  }
+  $('alert-older').addEventListener('click', loadOlder);
 
   function upsert(alert, isNew) {
     alerts.set(alert.id, alert);
