@@ -28,11 +28,13 @@ from overt.streams import (
     PersonSpec,
     PipelineSettings,
     PipelineState,
+    Raised,
     SourceSettings,
     Stopped,
     TrackEnded,
     Tracker,
     TrackerSettings,
+    Withdrawn,
     london_faces,
     make_scene_video,
     open_source,
@@ -80,10 +82,10 @@ class GallerySession:
                 if scores[i] >= self.threshold]
 
     def raise_alert(self, candidate: Candidate, track_id: int, frame_index: int, time: float,
-                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str:
+                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> Raised:
         self.alerts.append({"subject": candidate.subject_id, "track": track_id, "frame": frame_index,
                             "time": time, "crop": face_crop.shape, "thumbnail": frame_thumbnail.shape})
-        return f"alert-{len(self.alerts)}"
+        return Raised(f"alert-{len(self.alerts)}")
 
     def record_counts(self, counts: Counts) -> None:
         self.counts.append(counts)
@@ -246,6 +248,21 @@ def test_withdrawn_authorisation_stops_the_pipeline_within_seconds(scene, galler
     assert stopped_after < 1.5, f"stopped {stopped_after:.1f} s after authorisation was withdrawn"
     assert 5 <= summary.frames < 40
     assert events[-1].summary.state is PipelineState.UNAUTHORISED
+
+
+class WithdrawnWhileAlerting(GallerySession):
+    """Authorised at every check, but revoked between checks: the alert itself is refused."""
+
+    def raise_alert(self, *args) -> Raised:
+        raise Withdrawn("deployment 1 is revoked, not approved")
+
+
+@needs_data
+def test_authorisation_withdrawn_while_raising_an_alert_ends_the_run_as_unauthorised(scene, gallery, engine) -> None:
+    path, _, _ = scene
+    summary = run_pipeline(str(path), WithdrawnWhileAlerting(gallery), SETTINGS, engine=engine)
+    assert summary.state is PipelineState.UNAUTHORISED and "revoked" in summary.last_error
+    assert summary.alerts == 0
 
 
 @needs_data

@@ -29,7 +29,7 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session, transparency
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, review, session, transparency
 from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 
@@ -117,6 +117,7 @@ ROUTERS = (
     pages.router,
     observatory_routes.router,
     observatory_routes.pages,
+    review.router,
 )
 
 

@@ -29,6 +29,7 @@ from . import (
     governance_cmds,
     observatory_cmds,
     report_cmds,
+    review_cmds,
     serve_cmds,
     stream_cmds,
 )
@@ -99,6 +100,7 @@ for module in (
     serve_cmds,
     stream_cmds,
     observatory_cmds,
+    review_cmds,
 ):
     module.register(app)
 

@@ -51,6 +51,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "user.approve": frozenset({Role.DPO}),
     "deployment.assign": frozenset({Role.DPO}),
     "deployment.documents": frozenset({Role.AUTHORITY, Role.DPO}),
+    # issue 14: a safe stop for the people on duty; resuming is the operator's, under a valid approval
+    "deployment.pause": frozenset({Role.OPERATOR, Role.REVIEWER}),
+    "deployment.resume": frozenset({Role.OPERATOR}),
+    "review.workload": frozenset({Role.DPO, Role.AUDITOR, Role.AUTHORITY}),
 }
 
 

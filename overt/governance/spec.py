@@ -55,6 +55,17 @@ class Assessment(BaseModel):
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
+class ReviewSettings(BaseModel):
+    """How alerts reach reviewers: one alert per person and place per window, and a queue limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    alert_window_minutes: int = Field(10, ge=1, le=24 * 60, description="sightings join an open alert this long")
+    sites: dict[str, list[str]] = Field(
+        default_factory=dict, description="optional: site name -> cameras whose sightings join one alert"
+    )
+    queue_limit: int | None = Field(None, ge=1, description="optional: pending alerts that pause the cameras")
+
+
 class DeploymentSpec(BaseModel):
     """Everything an authority approves; any change needs a new approval."""
 
@@ -77,6 +88,7 @@ class DeploymentSpec(BaseModel):
     single_reviewer_exception: str | None = Field(None, min_length=10)
     assessments: list[Assessment] = Field(min_length=1)
     public_notice: str = Field(min_length=1)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("threshold")
     @classmethod
@@ -185,6 +197,7 @@ max_watchlist_size: 10
 # threshold: {(calibrated_threshold or 0) + 0.5:g}                              # optional: {scale}
 retention_days: {{alerts: 30, evidence: 7}}
 reviewers_required: 2                         # at least 2 (1 only with single_reviewer_exception, AI Act Art. 14(5))
+# review: {{alert_window_minutes: 10, sites: {{station: [station-n, station-s]}}, queue_limit: 50}}  # optional
 # Documents beside this file; apply reads, hashes and stores each (encrypted). Add sha256: "..." to pin one.
 # Live needs dpia, fria, equality and registration; retrospective needs dpia.
 assessments:

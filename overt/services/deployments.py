@@ -23,6 +23,7 @@ from ..streams.sources import redact
 from . import assessments
 from .alerts import OUTCOME_KINDS
 from .core import Actor, Operation, now, operate
+from .pauses import public_pauses
 from .system import delete_products
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ PUBLIC_COUNTS = {
     "alert.inconclusive": "inconclusive",
     "alert.outcome": "outcomes",
     "identify": "searches",
+    "alert.sighting": "grouped_sightings",  # sightings that joined an open alert rather than raising one
+    "deployment.pause": "pauses",
 }
 
 
@@ -163,6 +166,7 @@ def public_record(session: Session, deployment: Deployment, counts: dict[str, in
         "true_alerts": figures["confirmed_matches"],
         "arrests": outcomes["arrest"],
         "outcomes_by_kind": outcomes,
+        "pause_log": public_pauses(session, deployment.id),
     }
 
 

@@ -26,6 +26,7 @@ from ..storage.models import (
     CameraReport,
     Deployment,
     Evidence,
+    Sighting,
     Subject,
     User,
     Watchlist,
@@ -74,6 +75,9 @@ def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str
     counts = {"evidence": 0, "report_photos": 0}
     for item in session.scalars(select(Evidence)):
         item.data = new.encrypt(old.decrypt(item.data, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
+        counts["evidence"] += 1
+    for sighting in session.scalars(select(Sighting).where(Sighting.crop.is_not(None))):
+        sighting.crop = new.encrypt(old.decrypt(sighting.crop, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
         counts["evidence"] += 1
     for report in session.scalars(select(CameraReport).where(CameraReport.photo.is_not(None))):
         report.photo = new.encrypt(old.decrypt(report.photo, REPORT_CONTEXT), REPORT_CONTEXT)
@@ -214,6 +218,11 @@ class SystemService:
             session = op.session
             for item in session.scalars(select(Evidence).where(Evidence.expires_at <= at)):
                 session.delete(item)
+                counts["evidence"] += 1
+            for sighting in session.scalars(
+                select(Sighting).where(Sighting.expires_at <= at, Sighting.crop.is_not(None))
+            ):
+                sighting.crop = None  # through the session: the sighting stays, bound to the log; its face goes
                 counts["evidence"] += 1
             for alert in session.scalars(select(Alert).where(Alert.expires_at <= at)):
                 session.delete(alert)
