@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import ActivityCount, Alert, AuditRecord, Evidence
 from overt.streams.mjpeg import MjpegServer
-from overt.streams.pipeline import PipelineSettings, run_pipeline
+from overt.streams.pipeline import HealthReport, PipelineSettings, run_pipeline
 from overt.streams.supervisor import CameraJob, Supervisor
 from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
@@ -92,14 +93,22 @@ def test_revocation_stops_the_camera_within_seconds(live, scene: Path) -> None:
     try:
         session = overt.live.open(OP, deployment, "cam-1")
         result = {}
-        worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
+        running = threading.Event()  # set once the camera has processed more than 5 frames, however slowly
+
+        def on_event(event: object) -> None:
+            if isinstance(event, HealthReport) and event.health.frames > 5:
+                running.set()
+
+        settings = replace(FAST, health_every_s=0.2)
+        worker = threading.Thread(
+            target=lambda: result.update(summary=run_pipeline(server.url, session, settings, on_event=on_event)))
         worker.start()
-        time.sleep(2.0)
+        assert running.wait(timeout=120), "the camera never processed more than 5 frames"
         assert worker.is_alive()
         revoked_at = time.monotonic()
         overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope")
-        worker.join(timeout=10)
-        assert not worker.is_alive() and time.monotonic() - revoked_at < 5
+        worker.join(timeout=60)
+        assert not worker.is_alive() and time.monotonic() - revoked_at < 10
     finally:
         server.stop()
     summary = result["summary"]

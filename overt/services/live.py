@@ -78,12 +78,18 @@ class CameraSession:
         return found.subject, found.watchlist
 
     def raise_alert(self, candidate: Candidate, track_id: int, frame_index: int, time: float,
-                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str:
+                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str | None:
+        """The alert's id, or None when the deployment stopped being authorised since the last check."""
         found: GalleryCandidate = self._found[candidate.subject_id]
         evidence = {"crop": jpeg(face_crop), "thumbnail": jpeg(frame_thumbnail, 75)}
-        with operate(self.overt, self.actor, "watch", deployment_id=self.deployment_id, scope=self._scope()) as op:
-            (alert_id,) = self.overt.alerts.raise_for(op, [found], self.threshold, camera=self.camera,
-                                                      track=track_id, frame=frame_index, evidence=evidence)
+        try:
+            with operate(self.overt, self.actor, "watch", deployment_id=self.deployment_id,
+                         scope=self._scope()) as op:
+                (alert_id,) = self.overt.alerts.raise_for(op, [found], self.threshold, camera=self.camera,
+                                                          track=track_id, frame=frame_index, evidence=evidence)
+        except Refused as exc:  # operate() has audited the refusal; the pipeline stops as unauthorised
+            self.refusal = exc.message
+            return None
         return str(alert_id)
 
     def record_counts(self, counts: Counts) -> None:

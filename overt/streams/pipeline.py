@@ -80,8 +80,12 @@ class LiveSession(Protocol):
         time: float,
         face_crop: np.ndarray,
         frame_thumbnail: np.ndarray,
-    ) -> str:
-        """Store a candidate alert for human review (the only place pixels go); returns the alert id."""
+    ) -> str | None:
+        """Store a candidate alert for human review (the only place pixels go); returns the alert id.
+
+        None when authorisation was withdrawn since the last check (the refusal is the session's to record):
+        the pipeline then stops as unauthorised instead of failing.
+        """
         ...
 
     def record_counts(self, counts: Counts) -> None:
@@ -254,6 +258,7 @@ class FramePipeline:
         self.on_event = on_event
         self.totals = {f.name: 0 for f in fields(Counts) if f.name != "seconds"}
         self._next_detect = 0
+        self.withdrawn = False  # the session refused an alert: authorisation ended between two checks
 
     def process(self, frame_index: int, time_s: float, image: np.ndarray) -> None:
         """Detect, track and keep the best sightings on every Nth frame; embed on the frames between.
@@ -343,6 +348,9 @@ class FramePipeline:
             track.alerted.add(candidate.subject_id)
             alert_id = self.session.raise_alert(candidate, track.id, observation.frame_index,
                                                 observation.time, observation.crop, observation.thumbnail)
+            if alert_id is None:
+                self.withdrawn = True
+                return True
             self.totals["alerts"] += 1
             self.emit(AlertRaised(alert_id, track.id, candidate.subject_id, candidate.score,
                                    observation.frame_index, observation.time))
@@ -453,7 +461,7 @@ def run_pipeline(
             if stop is not None and stop.is_set():
                 state, last_error = PipelineState.STOPPED, "stop requested"
                 break
-            if time.monotonic() >= next_check:
+            if time.monotonic() >= next_check or pipeline.withdrawn:
                 if not session.authorised():
                     state, last_error = PipelineState.UNAUTHORISED, "the deployment is no longer authorised"
                     break
