@@ -310,7 +310,7 @@ def test_oversized_and_malformed_uploads_store_nothing(world: World) -> None:
                 enrol_url, data=fields, files=[("images", ("t.jpg", b"not an image", "image/jpeg"))], headers=op
             ),
             422,
-            "gallery",
+            "image",
         ),
         (
             site.client.post(

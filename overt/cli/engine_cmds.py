@@ -9,7 +9,17 @@ from rich.table import Table
 
 from ..engine import EngineError, ImageError, NoFaceError
 from .context import overt
-from .output import EXIT_BAD_IMAGE, EXIT_NO_FACE, console, fail, print_json, progress_bar
+from .output import (
+    EXIT_BAD_IMAGE,
+    EXIT_NO_FACE,
+    EXIT_USAGE,
+    console,
+    exit_code,
+    exit_for_failures,
+    fail,
+    print_json,
+    progress_bar,
+)
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -38,6 +48,7 @@ def detect(
     results = _run_batch(ctx, paths, embed=False, as_json=as_json)
     if as_json:
         print_json([r.to_json() for r in results])
+        _exit_if_any_failed(results)
         return
     table = Table("path", "face", "box (x,y,w,h)", "confidence", "quality", "reasons")
     for r in results:
@@ -55,6 +66,12 @@ def detect(
                 "; ".join(f.quality.reasons),
             )
     console.print(table)
+    _exit_if_any_failed(results)
+
+
+def _exit_if_any_failed(results: list) -> None:
+    """Every image's result is printed first; then an image that could not be read makes the exit code 4."""
+    exit_for_failures([EXIT_BAD_IMAGE for r in results if r.error])
 
 
 def embed(ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: bool = JsonOpt) -> None:
@@ -80,6 +97,7 @@ def embed(ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: 
         )
     if as_json:
         print_json(rows)
+        _exit_if_any_failed(results)
         return
     table = Table("path", "faces", "model", "first values")
     for row in rows:
@@ -88,6 +106,7 @@ def embed(ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: 
         for f in row.get("faces", []):
             table.add_row(row["path"], "1", f["model"], " ".join(f"{v:+.3f}" for v in f["embedding"][:4]) + " …")
     console.print(table)
+    _exit_if_any_failed(results)
 
 
 def _verify_table(rows: list[dict]) -> None:
@@ -120,13 +139,16 @@ def verify(
     if pairs is not None:
         if not pairs.is_file():
             fail(f"{pairs}: no such file")
-        rows = []
+        rows, codes = [], []
         for result in lab.verify_pairs(pairs, root):
             if as_json:
                 print_json(result.to_json())
             rows.append(result.to_json())
+            if result.error is not None:
+                codes.append(exit_code(result.failure) if result.failure else EXIT_USAGE)
         if not as_json:
             _verify_table(rows)
+        exit_for_failures(codes)
         return
     if a is None or b is None:
         fail("give two images, or --pairs FILE.csv", 2)

@@ -177,8 +177,8 @@ class GalleryService:
             path = f"image {number}" if isinstance(source, bytes) else source
             try:
                 image = self.engine.load(source)
-            except EngineError as exc:
-                raise GalleryError(f"{path}: {exc}") from None
+            except EngineError as exc:  # keeps its kind: a bad image exits 4 like everywhere else
+                raise type(exc)(f"{path}: {exc}") from None
             digest = hashlib.sha256(source if isinstance(source, bytes) else Path(source).read_bytes()).hexdigest()
             analysed = self.engine.analyse(image)
             if not analysed:
