@@ -11,7 +11,7 @@ from rich.table import Table
 from ..gallery.store import GalleryError
 from ..services.gallery import EnrolRequest, requests_from_csv, requests_from_folder
 from .context import acting, overt
-from .output import EXIT_ERROR, console, fail, print_json, progress_bar
+from .output import console, exit_code, exit_for_failures, fail, print_json, progress_bar
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 DeploymentOpt = typer.Option(..., "--deployment", "-d", help="The approved deployment this runs under.")
@@ -97,11 +97,12 @@ def enroll(
     service, actor = overt(ctx).gallery, acting(ctx)
     if folder is not None or from_csv is not None:
         requests = requests_from_folder(folder, category) if folder else requests_from_csv(from_csv)
-        results = []
+        results, codes = [], []
         with progress_bar(disable=as_json) as bar:
             task = bar.add_task("enrol", total=len(requests))
             for result in service.enroll_many(
-                actor, deployment, watchlist, requests, on_result=lambda r: bar.advance(task)
+                actor, deployment, watchlist, requests, on_result=lambda r: bar.advance(task),
+                on_error=lambda exc: codes.append(exit_code(exc)),
             ):
                 results.append(result)
         failed = [r for r in results if "error" in r]
@@ -111,8 +112,7 @@ def enroll(
             for r in failed:
                 console.print(f"[red]{r['subject']}[/red]: {r['error']}")
             console.print(f"enrolled {len(results) - len(failed)} of {len(results)} subjects on {watchlist}")
-        if failed:
-            raise typer.Exit(EXIT_ERROR)
+        exit_for_failures(codes)
         return
     if not subject or not images:
         fail("give --subject REF and images, or --folder / --csv for bulk enrolment", 2)

@@ -268,13 +268,19 @@ class GalleryService:
         requests: list[EnrolRequest],
         *,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Each subject succeeds or fails on its own; failures are reported and audited, never fatal."""
+        """Each subject succeeds or fails on its own; failures are reported and audited, never fatal.
+
+        `on_error` sees each failure's exception (its kind sets the command line's exit code).
+        """
         for request in requests:
             try:
                 result = self.enroll(actor, deployment_id, watchlist, request)
             except (GalleryError, EngineError) as exc:
                 result = {"subject": request.reference, "error": str(exc)}
+                if on_error:
+                    on_error(exc)
             if on_result:
                 on_result(result)
             yield result
