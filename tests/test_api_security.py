@@ -67,7 +67,8 @@ def count(site: Site, model: Any) -> int:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = ApiSettings(
-        public_burst=100_000, login_burst=100_000, report_burst=100_000, sse_poll_seconds=0.05, sse_max_seconds=0.3
+        public_burst=100_000, login_burst=100_000, report_burst=100_000, sse_poll_seconds=0.05, sse_max_seconds=0.3,
+        token_failure_burst=100_000,  # this module tries every route with bad tokens; test_api_throttle.py limits
     )
     site = make_site(tmp_path_factory.mktemp("security") / "home", settings)
     client, op = site.client, site.auth("op")
