@@ -7,10 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from .context import acting, overt
 from .output import EXIT_INTEGRITY, console, fail, print_json
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -44,15 +44,13 @@ def user_add(ctx: typer.Context, name: str, role: str = typer.Option(..., "--rol
 
 
 @user_app.command("list")
-def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+def user_list(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     users = overt(ctx).system.users(acting(ctx))
     if as_json:
         print_json(users)
         return
-    table = Table("name", "role", "created")
-    for u in users:
-        table.add_row(u["name"], u["role"], u["created"][:19])
-    console.print(table)
+    print_table(("name", "role", "created"), [(u["name"], u["role"], u["created"][:19]) for u in users],
+                optional=("created",), wide=wide)
 
 
 @user_app.command("token")

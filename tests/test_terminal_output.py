@@ -1,0 +1,79 @@
+"""Terminal output at 80 columns: values whole (no "stati…", "pendi…"), free text wrapped, columns that
+do not fit left out with a note, `--wide` for all of them, and the facts `--json` has."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from overt.services.cameras import CameraInfo
+from tests.governance_helpers import actor, approved, make_overt
+
+FACES = Path(__file__).parent / "data" / "faces"
+SAMPLES = Path(__file__).parent.parent / "overt" / "samples"
+
+
+def run80(home: Path, *args: str, user: str | None = None) -> str:
+    env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "80", "TERM": "dumb"}
+    env.pop("OVERT_USER", None)
+    prefix = ["--as", user] if user else []
+    result = subprocess.run([sys.executable, "-m", "overt", *prefix, *args], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def words(text: str) -> set[str]:
+    return {w.strip("│┃|") for line in text.splitlines() for w in line.split()}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("term") / "home"
+    overt = make_overt(home)
+    overt.cameras.add(actor("admin"), CameraInfo("station-north-entrance", "rtsp://cameras.example/a/very/long/"
+                                                 "path/to/the/north/entrance/stream", "North entrance"))
+    overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
+    deployment = approved(overt)
+    from overt.services.gallery import EnrolRequest
+
+    overt.gallery.enroll(actor("op"), deployment, "missing",
+                         EnrolRequest("case-2026-0017", (FACES / "042_neutral.jpg",), "missing-person"))
+    overt.gallery.identify(actor("op"), deployment, FACES / "042_smiling.jpg", ["missing"], case="C-1")
+    return home
+
+
+def test_alerts_list_fits_80_columns_with_values_whole(home: Path) -> None:
+    out = run80(home, "alerts", "list", user="rev1")
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    assert {"pending", "case-2026-0017", "0/2", "status", "subject", "reviews"} <= words(out)
+    assert "not shown at this width" in out and "--wide" in out
+    wide = run80(home, "alerts", "list", "--wide", user="rev1")
+    assert "…" not in wide and {"deployment", "threshold", "time", "pending"} <= words(wide)
+
+
+def test_camera_list_wraps_the_source_instead_of_cutting_it(home: Path) -> None:
+    out = run80(home, "camera", "list")
+    assert "…" not in out and "station-north-entrance" in words(out)
+    assert max(len(line) for line in out.splitlines()) <= 80 and "rtsp://cameras.example" in out
+    wide = run80(home, "camera", "list", "--wide")
+    assert "rtsp://cameras.example/a/very/long/path/to/the/north/entrance/stream" in wide
+
+
+def test_models_shows_the_cohort_as_json_does(home: Path) -> None:
+    out = run80(home, "models")
+    assert "cohort: 418 faces" in out and "FairFace" in out and "…" not in out
+
+
+@pytest.mark.slow
+def test_the_evaluation_summary_names_the_worst_groups(tmp_path: Path) -> None:
+    out = run80(tmp_path, "evaluate", str(SAMPLES / "manifest.csv"), "--by", "gender", "--bootstrap", "0",
+                "--out", str(tmp_path / "audit"))
+    assert "groups, worst FMR first" in out and {"female", "male"} <= words(out)
+    report = (tmp_path / "audit" / "report.html").read_text()
+    assert "set by the operator" not in report and "calibrated threshold in force" in report
