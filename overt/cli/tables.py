@@ -39,9 +39,8 @@ def fitted_table(
     rows = [list(row) for row in rows]
     natural = {h: max([len(h), *(_width(row[i]) for row in rows)]) for i, h in enumerate(headers)}
 
-    def needed(columns: Sequence[str]) -> int:
-        body = sum(min(natural[h], MIN_WRAPPED) if h in wrap else natural[h] for h in columns)
-        return BORDER + body + PER_COLUMN * (len(columns) - 1)
+    def needed(columns: Sequence[str]) -> int:  # at full width: optional columns give way to wrapping
+        return BORDER + sum(natural[h] for h in columns) + PER_COLUMN * (len(columns) - 1)
 
     shown = list(headers)
     if not wide:
@@ -58,8 +57,7 @@ def fitted_table(
     index = [headers.index(h) for h in shown]
     for row in rows:
         table.add_row(*(row[i] for i in index))
-    full = BORDER + sum(natural.values()) + PER_COLUMN * (len(headers) - 1)
-    return table, [h for h in headers if h not in shown], full
+    return table, [h for h in headers if h not in shown], needed(headers)
 
 
 def print_table(
