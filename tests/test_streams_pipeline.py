@@ -301,7 +301,10 @@ def test_a_slow_pipeline_drops_frames_instead_of_falling_behind(scene, gallery, 
     assert summary.drops > 0 and 40 <= summary.frames + summary.drops <= 60  # about 4-5 s at 10 fps
     assert sum(c.drops for c in session.counts) == summary.drops
     assert health and health[-1].drops > 0 and health[-1].fps_in > health[-1].fps_out > 0
-    assert summary.lag_max_s < 1.0, "dropping keeps the lag bounded"
+    per_frame = summary.seconds / summary.frames  # the pipeline is never idle here: its time per frame
+    # Queueing would make the lag grow by ~0.1 s per frame behind (4 s by the end); dropping keeps it
+    # near one frame's processing time, however slow the machine is today.
+    assert summary.lag_max_s < 2 * per_frame + 0.5, "dropping keeps the lag bounded"
 
 
 @needs_data

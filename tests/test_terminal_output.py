@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from overt.services.cameras import CameraInfo
+from overt.services.gallery import EnrolRequest
 from tests.governance_helpers import actor, approved, make_overt
 
 FACES = Path(__file__).parent / "data" / "faces"
 SAMPLES = Path(__file__).parent.parent / "overt" / "samples"
 
 
-def run80(home: Path, *args: str, user: str | None = None) -> str:
-    env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "80", "TERM": "dumb"}
+def run80(home: Path, *args: str, user: str | None = None, token: str = "") -> str:
+    """`overt ARGS` in an 80-column terminal, as USER (whose token goes in OVERT_TOKEN)."""
+    env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "80", "TERM": "dumb", "OVERT_TOKEN": token}
     env.pop("OVERT_USER", None)
     prefix = ["--as", user] if user else []
     result = subprocess.run([sys.executable, "-m", "overt", *prefix, *args], capture_output=True, text=True,
@@ -39,29 +41,31 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                  "path/to/the/north/entrance/stream", "North entrance"))
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt)
-    from overt.services.gallery import EnrolRequest
-
     overt.gallery.enroll(actor("op"), deployment, "missing",
                          EnrolRequest("case-2026-0017", (FACES / "042_neutral.jpg",), "missing-person"))
     overt.gallery.identify(actor("op"), deployment, FACES / "042_smiling.jpg", ["missing"], case="C-1")
+    for name in ("rev1", "admin"):  # what `--as NAME` and the default user present as OVERT_TOKEN
+        (home / f"{name}.token").write_text(overt.system.reset_token(actor("admin"), name))
     return home
 
 
 def test_alerts_list_fits_80_columns_with_values_whole(home: Path) -> None:
-    out = run80(home, "alerts", "list", user="rev1")
+    token = (home / "rev1.token").read_text()
+    out = run80(home, "alerts", "list", user="rev1", token=token)
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
     assert {"pending", "case-2026-0017", "0/2", "status", "subject", "reviews"} <= words(out)
     assert "not shown at this width" in out and "--wide" in out
-    wide = run80(home, "alerts", "list", "--wide", user="rev1")
+    wide = run80(home, "alerts", "list", "--wide", user="rev1", token=token)
     assert "…" not in wide and {"deployment", "threshold", "time", "pending"} <= words(wide)
 
 
 def test_camera_list_wraps_the_source_instead_of_cutting_it(home: Path) -> None:
-    out = run80(home, "camera", "list")
+    admin = (home / "admin.token").read_text()
+    out = run80(home, "camera", "list", token=admin)
     assert "…" not in out and "station-north-entrance" in words(out)
     assert max(len(line) for line in out.splitlines()) <= 80 and "rtsp://cameras.example" in out
-    wide = run80(home, "camera", "list", "--wide")
+    wide = run80(home, "camera", "list", "--wide", token=admin)
     assert "rtsp://cameras.example/a/very/long/path/to/the/north/entrance/stream" in wide
 
 
