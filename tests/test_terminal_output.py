@@ -81,3 +81,20 @@ def test_the_evaluation_summary_names_the_worst_groups(tmp_path: Path) -> None:
     assert "groups, worst FMR first" in out and {"female", "male"} <= words(out)
     report = (tmp_path / "audit" / "report.html").read_text()
     assert "set by the operator" not in report and "calibrated threshold in force" in report
+
+
+def test_the_camera_health_table_wraps_errors_between_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from overt.cli import tables
+    from overt.cli.stream_cmds import _health_table
+
+    error = "gave up after 5 failed attempts: connection refused by the camera"
+    health = {(1, "station-north"): {"state": "reconnecting", "fps_in": 0.0, "fps_out": 0.0, "lag_s": 0.0,
+                                     "drops": 0, "faces_seen": 12, "alerts": 1, "last_error": error}}
+    monkeypatch.setattr(tables.console, "width", 80)
+    screen = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    screen.print(_health_table(health, wide=False))
+    text = screen.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert {"station-north", "reconnecting", *error.split()} <= words(text)
