@@ -9,6 +9,7 @@ out. `--wide` shows every column at its full width, however wide the lines becom
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -60,16 +61,9 @@ def fitted_table(
     return table, [h for h in headers if h not in shown], needed(headers)
 
 
-def print_table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[str]],
-    *,
-    optional: Sequence[str] = (),
-    wrap: Collection[str] = (),
-    wide: bool = False,
-) -> None:
-    """Print rows under headers: values whole, free text wrapped, optional columns dropped to fit."""
-    table, hidden, full = fitted_table(headers, rows, optional=optional, wrap=wrap, wide=wide)
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, wide: bool = False, **layout: Any) -> None:
+    """Print `fitted_table` (same `optional` and `wrap`), at full width with --wide, naming what it left out."""
+    table, hidden, full = fitted_table(headers, rows, wide=wide, **layout)
     console.print(table, width=max(console.width, full) if wide else None, crop=not wide)
     if hidden:
         console.print(f"[dim]not shown at this width: {', '.join(hidden)} (--wide or --json)[/dim]")
