@@ -29,7 +29,8 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session, transparency
+from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 from .throttle import FailedTokens
 
@@ -113,7 +114,10 @@ ROUTERS = (
     cameras.router,
     public.router,
     public.moderation,
+    transparency.router,
     pages.router,
+    observatory_routes.router,
+    observatory_routes.pages,
 )
 
 
@@ -147,7 +151,7 @@ def rate_classes(method: str, path: str) -> str | None:
         return "login"
     if path == "/api/public/camera-reports" and method == "POST":
         return "report"
-    if path.startswith("/api/public/") or path in ("/", "/api/health"):
+    if path.startswith("/api/public/") or path in ("/", "/api/health", "/observatory"):
         return "public"
     return None
 
