@@ -50,8 +50,10 @@ def run(home: Path, *args: str, user: str | None = None, check: bool = True,
 def test_detect_json_contract(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
-    out = json.loads(run(tmp_path, "detect", str(FACES / "001_neutral.jpg"), str(BACKGROUNDS), str(broken),
-                         "--json").stdout)
+    result = run(tmp_path, "detect", str(FACES / "001_neutral.jpg"), str(BACKGROUNDS), str(broken), "--json",
+                 check=False)
+    assert result.returncode == 4  # every image's result is printed, and the broken one sets the exit code
+    out = json.loads(result.stdout)
     by_path = {Path(r["path"]).name: r for r in out}
     face = by_path["001_neutral.jpg"]["faces"][0]
     assert len(face["box"]) == 4 and len(face["landmarks"]) == 5 and all(len(p) == 2 for p in face["landmarks"])
@@ -80,9 +82,10 @@ def test_verify_contract_and_exit_codes(tmp_path: Path) -> None:
 def test_verify_pairs_reports_each_pair(tmp_path: Path) -> None:
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("a,b\n042_neutral.jpg,042_smiling.jpg\n001_neutral.jpg,missing.jpg\n")
-    lines = [json.loads(x) for x in run(tmp_path, "verify", "--pairs", str(pairs), "--root", str(FACES),
-                                        "--json").stdout.splitlines()]
+    result = run(tmp_path, "verify", "--pairs", str(pairs), "--root", str(FACES), "--json", check=False)
+    lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert lines[0]["match"] is True and "error" in lines[1]
+    assert result.returncode == 4  # the missing image, after every pair's result
 
 
 def test_models_lists_files_cohort_and_calibration(tmp_path: Path) -> None:

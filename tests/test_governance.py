@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from overt.engine import ImageError
 from overt.gallery.store import GalleryError
 from overt.governance import gate
 from overt.governance.permissions import Refused
@@ -142,7 +143,7 @@ def test_enrolment_refuses_bad_images_and_duplicates(overt, tmp_path: Path) -> N
         overt.gallery.enroll(OP, deployment_id, "missing", EnrolRequest("x", (background,), "missing-person"))
     corrupt = tmp_path / "bad.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff garbage")
-    with pytest.raises(GalleryError):
+    with pytest.raises(ImageError):  # a bad image keeps its kind (exit 4, HTTP 422 "image") everywhere
         overt.gallery.enroll(OP, deployment_id, "missing", EnrolRequest("y", (corrupt,), "missing-person"))
     enroll(overt, deployment_id, "dup", "042_neutral.jpg")
     with pytest.raises(GalleryError, match="already"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import ActivityCount, Alert, AuditRecord, Evidence, Sighting
 from overt.streams.mjpeg import MjpegServer
-from overt.streams.pipeline import PipelineSettings, run_pipeline
+from overt.streams.pipeline import HealthReport, PipelineSettings, run_pipeline
 from overt.streams.supervisor import CameraJob, Supervisor
 from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
@@ -101,15 +102,21 @@ def stopped_by(overt, deployment: int, scene: Path, stop) -> tuple:
     try:
         session = overt.live.open(OP, deployment, "cam-1")
         result = {}
-        worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
+        running = threading.Event()  # set once the camera has processed more than 5 frames, however slowly
+
+        def on_event(event: object) -> None:
+            if isinstance(event, HealthReport) and event.health.frames > 5:
+                running.set()
+
+        settings = replace(FAST, health_every_s=0.2)
+        worker = threading.Thread(
+            target=lambda: result.update(summary=run_pipeline(server.url, session, settings, on_event=on_event)))
         worker.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and count(overt, ActivityCount) == 0:  # frames are flowing
-            time.sleep(0.2)
+        assert running.wait(timeout=120), "the camera never processed more than 5 frames"
         assert worker.is_alive()
         stopped_at = time.monotonic()
         stop()
-        worker.join(timeout=10)
+        worker.join(timeout=60)
         assert not worker.is_alive()
         took = time.monotonic() - stopped_at
     finally:

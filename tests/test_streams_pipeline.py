@@ -276,12 +276,21 @@ def test_never_authorised_processes_nothing(scene, gallery, engine) -> None:
 @needs_data
 def test_stop_event_stops_a_live_camera(scene, gallery, engine) -> None:
     path, _, _ = scene
-    stop = threading.Event()
-    threading.Timer(1.0, stop.set).start()
-    started = time.monotonic()
-    summary = run_pipeline(open_source(str(path), SourceSettings(realtime=True)), GallerySession(gallery),
-                           SETTINGS, stop=stop, engine=engine)
-    assert summary.state is PipelineState.STOPPED and time.monotonic() - started < 2.0
+    stop, stopped_at = threading.Event(), []
+
+    def on_event(event: object) -> None:  # stop once the camera is really running, however slow to start
+        if isinstance(event, HealthReport) and event.health.frames > 0 and not stop.is_set():
+            stopped_at.append(time.monotonic())
+            stop.set()
+
+    safety = threading.Timer(300.0, stop.set)  # a deadline, not the condition
+    safety.start()
+    try:
+        summary = run_pipeline(open_source(str(path), SourceSettings(realtime=True)), GallerySession(gallery),
+                               SETTINGS, on_event=on_event, stop=stop, engine=engine)
+    finally:
+        safety.cancel()
+    assert summary.state is PipelineState.STOPPED and stopped_at and time.monotonic() - stopped_at[0] < 5.0
 
 
 @needs_data
@@ -291,15 +300,28 @@ def test_a_slow_pipeline_drops_frames_instead_of_falling_behind(scene, gallery, 
     session = GallerySession(gallery)
     settings = PipelineSettings(min_face=40, max_side=1920, detect_every=1, health_every_s=0.5)
     events, stop = [], threading.Event()
-    threading.Timer(4.0, stop.set).start()
+
+    def on_event(event: object) -> None:  # stop once about 4 s of the camera's frames went by, however slow
+        events.append(event)
+        if isinstance(event, HealthReport) and event.health.frames + event.health.drops >= 40:
+            stop.set()
+
+    safety = threading.Timer(300.0, stop.set)  # a deadline, not the condition
+    safety.start()
     camera = open_source(str(path), SourceSettings(realtime=True))
-    summary = run_pipeline(camera, session, settings, on_event=events.append, stop=stop)
+    try:
+        summary = run_pipeline(camera, session, settings, on_event=on_event, stop=stop)
+    finally:
+        safety.cancel()
     health = [e.health for e in events if isinstance(e, HealthReport)]
     assert summary.state is PipelineState.STOPPED
-    assert summary.drops > 0 and 25 <= summary.frames + summary.drops <= 42  # about 4 s at 10 fps
+    assert summary.drops > 0 and 40 <= summary.frames + summary.drops <= 60  # about 4-5 s at 10 fps
     assert sum(c.drops for c in session.counts) == summary.drops
     assert health and health[-1].drops > 0 and health[-1].fps_in > health[-1].fps_out > 0
-    assert summary.lag_max_s < 1.0, "dropping keeps the lag bounded"
+    per_frame = summary.seconds / summary.frames  # the pipeline is never idle here: its time per frame
+    # Queueing would make the lag grow by ~0.1 s per frame behind (4 s by the end); dropping keeps it
+    # near one frame's processing time, however slow the machine is today.
+    assert summary.lag_max_s < 2 * per_frame + 0.5, "dropping keeps the lag bounded"
 
 
 @needs_data

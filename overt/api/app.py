@@ -32,6 +32,7 @@ from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
 from .routes import admin, alerts, cameras, deployments, gallery, pages, public, review, session, transparency
 from .routes import observatory as observatory_routes
 from .settings import ApiSettings
+from .throttle import FailedTokens
 
 log = logging.getLogger("overt.api")
 
@@ -175,6 +176,7 @@ def create_app(overt: Overt, settings: ApiSettings | None = None, background: It
     app.state.overt = overt
     app.state.settings = settings
     app.state.sessions = Sessions(settings.session_hours * 3600, settings.max_sessions)
+    app.state.failed_tokens = FailedTokens(settings.token_failure_rate, settings.token_failure_burst)
     app.state.engine_lock = threading.Lock()
     app.state.closing = threading.Event()
     app.state.streams = 0

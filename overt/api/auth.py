@@ -18,6 +18,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..services import Actor, Overt, Refused
+from .throttle import authenticate
 
 SESSION_COOKIE = "overt_session"
 CSRF_COOKIE = "overt_csrf"
@@ -99,7 +100,7 @@ def current_actor(
     """The authenticated caller; role checks are the service layer's, not ours."""
     overt = get_overt(request)
     if credentials is not None:
-        return overt.authenticate(credentials.credentials)
+        return authenticate(request, credentials.credentials)
     if request.headers.get("authorization"):
         raise Refused("token", "use the header Authorization: Bearer <token>")
     if session_id:

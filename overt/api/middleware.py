@@ -122,6 +122,14 @@ class TokenBuckets:
                 self._buckets.popitem(last=False)
             return 0.0 if allowed else (1 - tokens) / self.rate
 
+    def wait(self, key: str) -> float:
+        """Like `take`, without spending: 0 when a token is available, else the seconds until one is."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
 
 class RateLimit:
     """Token buckets per client address for the routes anyone can call; `classify` picks the bucket."""

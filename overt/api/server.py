@@ -30,13 +30,14 @@ class Server(uvicorn.Server):
 
 
 def config(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+    proxies = app.state.settings.trusted_proxies.strip()
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
-        proxy_headers=True,  # client addresses (rate limits) from X-Forwarded-For, trusted from loopback only
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=bool(proxies),  # client addresses (rate limits) from X-Forwarded-For: only from these
+        forwarded_allow_ips=proxies or None,
         timeout_graceful_shutdown=10,
         server_header=False,
     )

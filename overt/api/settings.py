@@ -44,6 +44,13 @@ class ApiSettings(BaseSettings):
 
     demo: bool = False
 
+    # Failed token attempts (any route, login included), per client address and per token prefix.
+    token_failure_rate: float = 0.1
+    token_failure_burst: int = 10
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses, "*" for any). None by default:
+    # otherwise any client could pick the address its rate limits are counted against.
+    trusted_proxies: str = ""
+
     def tile_origin(self) -> str:
         """The tile server's origin, for the Content-Security-Policy's img-src ('' when none)."""
         if not self.tile_url:

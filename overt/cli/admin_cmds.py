@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from ..governance.people import COUNTERSIGNED_ROLES
 from .context import acting, overt
 from .output import console, print_json
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -60,16 +60,14 @@ def user_approve(ctx: typer.Context, name: str, as_json: bool = JsonOpt) -> None
 
 
 @user_app.command("list")
-def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+def user_list(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     users = overt(ctx).system.users(acting(ctx))
     if as_json:
         print_json(users)
         return
-    table = Table("name", "role", "person", "status", "created")
-    for u in users:
-        status = "disabled" if u["disabled"] else u["status"]
-        table.add_row(u["name"], u["role"], u["person"], status, u["created"][:19])
-    console.print(table)
+    rows = [(u["name"], u["role"], u["person"], "disabled" if u["disabled"] else u["status"], u["created"][:19])
+            for u in users]
+    print_table(("name", "role", "person", "status", "created"), rows, optional=("person", "created"), wide=wide)
 
 
 @user_app.command("token")

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..services.cameras import CameraInfo, to_geojson
 from .context import acting, overt
 from .output import console, fail, print_json
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 camera_app = typer.Typer(help="The camera registry.", no_args_is_help=True)
@@ -44,14 +44,15 @@ def camera_add(
 
 
 @camera_app.command("list")
-def camera_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+def camera_list(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     rows = overt(ctx).cameras.list(acting(ctx))
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "lat", "lon", "direction", "zone", "operator", "source")
+    headers = ("id", "name", "lat", "lon", "direction", "zone", "operator", "source")
+    cells = []
     for c in rows:
-        table.add_row(
+        cells.append((
             c["id"],
             c["name"],
             str(c["lat"] or ""),
@@ -60,8 +61,9 @@ def camera_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
             c["zone"],
             c["operator"],
             c["source"],
-        )
-    console.print(table)
+        ))
+    print_table(headers, cells, optional=("name", "lat", "lon", "zone", "operator", "direction"), wrap=("source",),
+                wide=wide)
 
 
 @camera_app.command("show")

@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..engine import EngineError, ImageError, NoFaceError
 from .context import acting, overt
-from .output import EXIT_BAD_IMAGE, EXIT_NO_FACE, console, fail, print_json, progress_bar
+from .output import (
+    EXIT_BAD_IMAGE,
+    EXIT_NO_FACE,
+    EXIT_USAGE,
+    console,
+    exit_code,
+    exit_for_failures,
+    fail,
+    print_json,
+    progress_bar,
+)
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
@@ -33,31 +43,42 @@ def detect(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(..., help="Image files or folders."),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Find faces: box, detector confidence, five landmarks, quality and the reasons it is low."""
     results = _run_batch(ctx, paths, embed=False, as_json=as_json)
     if as_json:
         print_json([r.to_json() for r in results])
+        _exit_if_any_failed(results)
         return
-    table = Table("path", "face", "box (x,y,w,h)", "confidence", "quality", "reasons")
+    rows = []
     for r in results:
         if r.error:
-            table.add_row(r.path, "[red]error[/red]", r.error, "", "", "")
+            rows.append((r.path, "[red]error[/red]", r.error, "", "", ""))
         elif not r.faces:
-            table.add_row(r.path, "0", "no face", "", "", "")
+            rows.append((r.path, "0", "no face", "", "", ""))
         for i, f in enumerate(r.faces, 1):
-            table.add_row(
+            rows.append((
                 r.path,
                 str(i),
                 ",".join(map(str, f.face.box)),
                 f"{f.face.confidence:.2f}",
                 f"{f.quality.score:.2f}",
                 "; ".join(f.quality.reasons),
-            )
-    console.print(table)
+            ))
+    print_table(("path", "face", "box (x,y,w,h)", "confidence", "quality", "reasons"), rows,
+                optional=("confidence",), wrap=("path", "box (x,y,w,h)", "reasons"), wide=wide)
+    _exit_if_any_failed(results)
 
 
-def embed(ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def _exit_if_any_failed(results: list) -> None:
+    """Every image's result is printed first; then an image that could not be read makes the exit code 4."""
+    exit_for_failures([EXIT_BAD_IMAGE for r in results if r.error])
+
+
+def embed(
+    ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: bool = JsonOpt, wide: bool = WideOpt
+) -> None:
     """Templates (unit vectors) of every face, with the model that made them."""
     results = _run_batch(ctx, paths, embed=True, as_json=as_json)
     rows = []
@@ -80,31 +101,35 @@ def embed(ctx: typer.Context, paths: list[Path] = typer.Argument(...), as_json: 
         )
     if as_json:
         print_json(rows)
+        _exit_if_any_failed(results)
         return
-    table = Table("path", "faces", "model", "first values")
+    cells = []
     for row in rows:
         if "error" in row:
-            table.add_row(row["path"], "[red]error[/red]", row["error"], "")
+            cells.append((row["path"], "[red]error[/red]", row["error"], ""))
         for f in row.get("faces", []):
-            table.add_row(row["path"], "1", f["model"], " ".join(f"{v:+.3f}" for v in f["embedding"][:4]) + " …")
-    console.print(table)
+            cells.append((row["path"], "1", f["model"], " ".join(f"{v:+.3f}" for v in f["embedding"][:4]) + " …"))
+    print_table(("path", "faces", "model", "first values"), cells, optional=("first values",),
+                wrap=("path", "model"), wide=wide)
+    _exit_if_any_failed(results)
 
 
-def _verify_table(rows: list[dict]) -> None:
-    table = Table("a", "b", "score", "threshold", "match", "notes")
+def _verify_table(rows: list[dict], wide: bool) -> None:
+    cells = []
     for r in rows:
         if "error" in r:
-            table.add_row(r["a"], r["b"], "", "", "[red]error[/red]", r["error"])
+            cells.append((r["a"], r["b"], "", "", "[red]error[/red]", r["error"]))
         else:
-            table.add_row(
+            cells.append((
                 r["a"],
                 r["b"],
                 f"{r['score']:.4f}",
                 f"{r['threshold']:.4f}",
                 "[green]yes[/green]" if r["match"] else "no",
                 "; ".join(r.get("notes", [])),
-            )
-    console.print(table)
+            ))
+    print_table(("a", "b", "score", "threshold", "match", "notes"), cells, optional=("threshold",),
+                wrap=("a", "b", "notes"), wide=wide)
 
 
 def verify(
@@ -114,19 +139,23 @@ def verify(
     pairs: Path | None = typer.Option(None, "--pairs", help="CSV whose first two columns are image paths."),
     root: Path | None = typer.Option(None, "--root", help="Folder the CSV's paths are relative to."),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """1:1: are A and B the same person, by the calibrated threshold? (Largest face of each.)"""
     lab = overt(ctx).lab
     if pairs is not None:
         if not pairs.is_file():
             fail(f"{pairs}: no such file")
-        rows = []
+        rows, codes = [], []
         for result in lab.verify_pairs(pairs, root):
             if as_json:
                 print_json(result.to_json())
             rows.append(result.to_json())
+            if result.error is not None:
+                codes.append(exit_code(result.failure) if result.failure else EXIT_USAGE)
         if not as_json:
-            _verify_table(rows)
+            _verify_table(rows, wide)
+        exit_for_failures(codes)
         return
     if a is None or b is None:
         fail("give two images, or --pairs FILE.csv", 2)
@@ -143,21 +172,29 @@ def verify(
     if as_json:
         print_json(result)
     else:
-        _verify_table([result])
+        _verify_table([result], wide)
         console.print(f"[dim]model {result['model']}; threshold from {result['calibration']}[/dim]")
 
 
-def models(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Backends, model files with checksums, and the calibration in force."""
+def models(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
+    """Backends, model files with checksums, the score-normalisation cohort, and the calibration in force."""
     info = overt(ctx).lab.models()
     if as_json:
         print_json(info)
         return
     console.print(f"detector: [bold]{info['detector']}[/bold]   embedder: [bold]{info['embedder']}[/bold]")
-    table = Table("role", "file", "sha256")
-    for f in info["files"]:
-        table.add_row(f["role"], f["path"] or f["name"], (f["sha256"] or "")[:16])
-    console.print(table)
+    rows = [(f["role"], (f["path"] if wide else f["name"]) or f["name"],
+             (f["sha256"] or "") if wide else (f["sha256"] or "")[:16]) for f in info["files"]]
+    print_table(("role", "file", "sha256"), rows, wrap=("file",), wide=wide)
+    cohort = info["cohort"]
+    if cohort is None:
+        console.print("cohort: none (scores are not normalised)")
+    else:
+        console.print(f"cohort: [bold]{cohort['size']} faces[/bold] (sha256 "
+                      f"{cohort['sha256'] if wide else cohort['sha256'][:16]}), embeddings only")
+        for key in ("source", "licence", "images", "failures_to_acquire", "built", "note", "attribution"):
+            if cohort.get(key) is not None:
+                console.print(f"  {key.replace('_', ' ')}: {cohort[key]}", highlight=False)
     cal = info["calibration"]
     if "error" in cal:
         console.print(f"[yellow]calibration: {cal['error']}[/yellow]")

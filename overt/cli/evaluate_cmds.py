@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..services.evaluation import EvaluationRequest
 from .context import overt
 from .output import console, fail, print_json, progress_bar
+from .tables import WideOpt, print_table
 
 MODES = ("scores", "classifier")
 
@@ -19,17 +19,35 @@ def _by(value: str) -> list[str]:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def _summary(result: dict) -> None:
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def _summary(result: dict, wide: bool) -> None:
     overall, diffs = result["overall"], result["differentials"]
-    table = Table("measure", "value")
-    for key in ("threshold", "fmr", "fnmr", "eer"):
-        value = overall.get(key)
-        table.add_row(key, "n/a" if value is None else f"{value:.4g}")
-    for key in ("fmr_max_min", "fnmr_max_min", "fmr_max_geomean", "fnmr_max_geomean"):
-        value = diffs.get(key)
-        table.add_row(key, "undefined (a zero rate)" if value is None else f"{value:.3g}")
-    console.print(table)
+    rows = [(key, "n/a" if overall.get(key) is None else f"{overall[key]:.4g}")
+            for key in ("threshold", "fmr", "fnmr", "eer")]
+    rows += [(key, "undefined (a zero rate)" if diffs.get(key) is None else f"{diffs[key]:.3g}")
+             for key in ("fmr_max_min", "fnmr_max_min", "fmr_max_geomean", "fnmr_max_geomean")]
+    print_table(("measure", "value"), rows)
+    _worst_groups(result.get("groups") or {}, wide)
     console.print(f"report: [bold]{result['report']}[/bold]   metrics: {result['metrics']}")
+
+
+def _worst_groups(groups: dict[str, dict], wide: bool, shown: int = 5) -> None:
+    """The groups by within-group FMR, worst first (all of them with --wide), as report.html ranks them."""
+    if not groups:
+        return
+    ranked = sorted(groups.items(), key=lambda item: (-(item[1].get("fmr") or 0), -(item[1].get("fnmr") or 0)))
+    rows = [(name, _rate(g.get("fmr")), f"{g.get('false_matches', 0)}/{g.get('impostor', 0)}",
+             _rate(g.get("fnmr")), f"{g.get('false_non_matches', 0)}/{g.get('genuine', 0)}",
+             "low" if g.get("low_support") else "ok")
+            for name, g in (ranked if wide else ranked[:shown])]
+    console.print("[bold]groups, worst FMR first[/bold]")
+    print_table(("group", "FMR", "false/impostor", "FNMR", "missed/genuine", "support"), rows,
+                optional=("support", "missed/genuine", "false/impostor"), wrap=("group",), wide=wide)
+    if len(ranked) > len(rows):
+        console.print(f"[dim]{len(ranked) - len(rows)} more groups: --wide, --json or the report[/dim]")
 
 
 def evaluate(
@@ -56,6 +74,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of identities for intervals (0: none)."),
     as_json: bool = typer.Option(False, "--json"),
+    wide: bool = WideOpt,
 ) -> None:
     """Error rates per group (FMR, FNMR, FTA, DET, EER, differentials with intervals) and a self-contained report."""
     service = overt(ctx).evaluation
@@ -111,7 +130,7 @@ def evaluate(
     if as_json:
         print_json(result)
     else:
-        _summary(result)
+        _summary(result, wide)
         if "calibration" in result:
             c = result["calibration"]
             console.print(

@@ -6,12 +6,12 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..gallery.store import GalleryError
 from ..services.gallery import EnrolRequest, requests_from_csv, requests_from_folder
 from .context import acting, overt
-from .output import EXIT_ERROR, console, fail, print_json, progress_bar
+from .output import console, exit_code, exit_for_failures, fail, print_json, progress_bar
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 DeploymentOpt = typer.Option(..., "--deployment", "-d", help="The approved deployment this runs under.")
@@ -37,30 +37,28 @@ def watchlist_create(
 
 
 @watchlist_app.command("list")
-def watchlist_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+def watchlist_list(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     rows = overt(ctx).gallery.list_watchlists(acting(ctx))
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "subjects", "categories", "owner", "expires", "purpose")
-    for w in rows:
-        table.add_row(
-            w["name"], str(w["size"]), ", ".join(w["categories"]), w["owner"], w["expires"] or "", w["purpose"]
-        )
-    console.print(table)
+    cells = [(w["name"], str(w["size"]), ", ".join(w["categories"]), w["owner"], w["expires"] or "", w["purpose"])
+             for w in rows]
+    print_table(("name", "subjects", "categories", "owner", "expires", "purpose"), cells,
+                optional=("owner", "expires", "purpose"), wrap=("categories", "purpose"), wide=wide)
 
 
 @watchlist_app.command("show")
-def watchlist_show(ctx: typer.Context, name: str, as_json: bool = JsonOpt) -> None:
+def watchlist_show(ctx: typer.Context, name: str, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     info = overt(ctx).gallery.show_watchlist(acting(ctx), name)
     if as_json:
         print_json(info)
         return
     console.print(f"[bold]{info['name']}[/bold]: {info['size']} subjects; purpose: {info['purpose']}")
-    table = Table("reference", "category", "templates", "added by", "expires")
-    for s in info["subjects"]:
-        table.add_row(s["reference"], s["category"], str(s["templates"]), s["added_by"], s["expires"] or "")
-    console.print(table)
+    cells = [(s["reference"], s["category"], str(s["templates"]), s["added_by"], s["expires"] or "")
+             for s in info["subjects"]]
+    print_table(("reference", "category", "templates", "added by", "expires"), cells,
+                optional=("added by", "expires"), wide=wide)
 
 
 @watchlist_app.command("delete")
@@ -102,11 +100,12 @@ def enroll(
     service, actor = overt(ctx).gallery, acting(ctx)
     if folder is not None or from_csv is not None:
         requests = requests_from_folder(folder, category) if folder else requests_from_csv(from_csv)
-        results = []
+        results, codes = [], []
         with progress_bar(disable=as_json) as bar:
             task = bar.add_task("enrol", total=len(requests))
             for result in service.enroll_many(
-                actor, deployment, watchlist, requests, on_result=lambda r: bar.advance(task)
+                actor, deployment, watchlist, requests, on_result=lambda r: bar.advance(task),
+                on_error=lambda exc: codes.append(exit_code(exc)),
             ):
                 results.append(result)
         failed = [r for r in results if "error" in r]
@@ -116,8 +115,7 @@ def enroll(
             for r in failed:
                 console.print(f"[red]{r['subject']}[/red]: {r['error']}")
             console.print(f"enrolled {len(results) - len(failed)} of {len(results)} subjects on {watchlist}")
-        if failed:
-            raise typer.Exit(EXIT_ERROR)
+        exit_for_failures(codes)
         return
     if not subject or not images:
         fail("give --subject REF and images, or --folder / --csv for bulk enrolment", 2)
@@ -152,10 +150,8 @@ def identify(
     if not result["candidates"]:
         console.print(f"no candidate at or above the threshold {result['threshold']:.4f}")
     else:
-        table = Table("subject", "watchlist", "score")
-        for c in result["candidates"]:
-            table.add_row(c["subject"], c["watchlist"], f"{c['score']:.4f}")
-        console.print(table)
+        print_table(("subject", "watchlist", "score"),
+                    [(c["subject"], c["watchlist"], f"{c['score']:.4f}") for c in result["candidates"]])
         console.print(
             f"[yellow]{len(result['alerts'])} candidate alert(s) await review: a candidate is not an "
             f"identification until reviewers confirm it[/yellow]"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..governance.spec import EXAMPLE_DOCUMENTS, LAWFUL_PURPOSES, example_document
 from .context import acting, overt
 from .output import console, err_console, fail, print_json
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 ReasonOpt = typer.Option(..., "--reason", help="Recorded with the decision.")
@@ -134,14 +134,15 @@ def deployment_urgent(
 
 
 @deployment_app.command("list")
-def deployment_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+def deployment_list(ctx: typer.Context, as_json: bool = JsonOpt, wide: bool = WideOpt) -> None:
     rows = overt(ctx).deployments.list(acting(ctx))
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "status", "mode", "applicant", "authority", "approval expires")
+    headers = ("id", "name", "status", "mode", "applicant", "authority", "approval expires")
+    cells = []
     for d in rows:
-        table.add_row(
+        cells.append((
             str(d["id"]),
             d["name"],
             d["status"],
@@ -149,8 +150,8 @@ def deployment_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
             d["applicant"],
             d["spec"]["authority"],
             (d["approval_expires"] or "")[:16],
-        )
-    console.print(table)
+        ))
+    print_table(headers, cells, optional=("applicant", "authority", "approval expires"), wrap=("name",), wide=wide)
 
 
 @deployment_app.command("show")
@@ -176,15 +177,17 @@ def alerts_list(
     status: str | None = typer.Option(None, "--status"),
     deployment: int | None = typer.Option(None, "--deployment", "-d"),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Candidate alerts, newest first; other reviewers' decisions stay hidden until an alert is final."""
     rows = overt(ctx).alerts.list(acting(ctx), status=status, deployment_id=deployment)
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "deployment", "camera", "subject", "score", "threshold", "status", "reviews", "time")
+    headers = ("id", "deployment", "camera", "subject", "score", "threshold", "status", "reviews", "time")
+    cells = []
     for a in rows:
-        table.add_row(
+        cells.append((
             str(a["id"]),
             str(a["deployment"]),
             a["camera"] or "",
@@ -194,8 +197,8 @@ def alerts_list(
             a["status"],
             f"{a['reviews']}/{a['reviews_required']}",
             a["time"][:19],
-        )
-    console.print(table)
+        ))
+    print_table(headers, cells, optional=("deployment", "camera", "threshold", "time"), wide=wide)
 
 
 def review(

@@ -17,6 +17,7 @@ from ..observatory.publish import Installation, index_records
 from ..observatory.schema import SchemaError, read_file, write_csv, write_json
 from .context import acting, overt
 from .output import EXIT_INTEGRITY, EXIT_USAGE, console, fail, print_json
+from .tables import WideOpt, print_table
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 observatory_app = typer.Typer(
@@ -98,14 +99,15 @@ def index_list(
     ctx: typer.Context,
     reviewed: bool = typer.Option(False, "--reviewed", help="Signed-off only."),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     records = observatory(ctx).records(reviewed_only=reviewed)
     if as_json:
         print_json(records)
         return
-    table = Table("id", "country", "city", "agency", "vendor", "technology", "status", "signed off by")
+    rows = []
     for r in records:
-        table.add_row(
+        rows.append((
             r["id"],
             r["country"],
             r["city"],
@@ -114,8 +116,10 @@ def index_list(
             ";".join(r["technology"]),
             r["status"],
             ", ".join(r["review"]["signed_off_by"]),
-        )
-    console.print(table)
+        ))
+    print_table(("id", "country", "city", "agency", "vendor", "technology", "status", "signed off by"), rows,
+                optional=("agency", "vendor", "technology", "signed off by"), wrap=("city", "agency", "vendor"),
+                wide=wide)
 
 
 @index_app.command("history")
@@ -262,14 +266,15 @@ def cameras_list(
     ctx: typer.Context,
     pending: bool = typer.Option(False, "--pending", help="Only possible duplicates waiting for a moderator."),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     rows = camera_map.cameras(observatory(ctx), "pending" if pending else None)
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "origin", "lat", "lon", "type", "review", "duplicate of", "metres")
+    cells = []
     for c in rows:
-        table.add_row(
+        cells.append((
             str(c["id"]),
             f"{c['origin']}/{c['origin_id']}",
             f"{c['lat']:.6f}",
@@ -278,8 +283,9 @@ def cameras_list(
             c["review"],
             str(c["duplicate_of"] or ""),
             str(c["distance_m"] or ""),
-        )
-    console.print(table)
+        ))
+    print_table(("id", "origin", "lat", "lon", "type", "review", "duplicate of", "metres"), cells,
+                optional=("type", "metres", "duplicate of"), wrap=("origin",), wide=wide)
 
 
 @cameras_app.command("resolve")
@@ -348,6 +354,7 @@ def notices_classify(
         ..., exists=True, metavar="PATH...", help="Notice files (.txt, .html, .pdf, OCDS .json) or folders."
     ),
     as_json: bool = JsonOpt,
+    wide: bool = WideOpt,
 ) -> None:
     """Classify each notice (one per file, one per OCDS release) and extract buyer, vendor, amount, date."""
     try:
@@ -357,19 +364,14 @@ def notices_classify(
     if as_json:
         print_json(results)
         return
-    table = Table("notice", "facial recognition", "score", "buyer", "amount", "evidence")
+    rows = []
     for r in results:
         amount = f"{r['amount']:,.0f} {r['currency'] or ''}" if r["amount"] is not None else ""
         evidence = r["evidence"][0]["snippet"] if r["evidence"] else ""
-        table.add_row(
-            r["path"],
-            "yes" if r["facial_recognition"] else "no",
-            f"{r['score']:.2f}",
-            r["buyer"] or "",
-            amount,
-            evidence,
-        )
-    console.print(table)
+        rows.append((r["path"], "yes" if r["facial_recognition"] else "no", f"{r['score']:.2f}", r["buyer"] or "",
+                     amount, evidence))
+    print_table(("notice", "facial recognition", "score", "buyer", "amount", "evidence"), rows,
+                optional=("buyer", "amount", "evidence"), wrap=("notice", "buyer", "evidence"), wide=wide)
 
 
 def register(app: typer.Typer) -> None:

@@ -42,3 +42,16 @@ def print_json(data: Any) -> None:
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit code of an expected failure (the table in `overt.cli.main`), else 1."""
+    from .main import EXIT_CODES  # the one table; imported here because main imports every command module
+
+    return next((code for error, code in EXIT_CODES if isinstance(exc, error)), EXIT_ERROR)
+
+
+def exit_for_failures(codes: list[int]) -> None:
+    """After a batch has printed every item's result: exit with the code its failures share, else 1."""
+    if codes:
+        raise typer.Exit(codes[0] if len(set(codes)) == 1 else EXIT_ERROR)

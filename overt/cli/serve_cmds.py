@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..services.demo import SAMPLES, WALKERS, seed_demo
 from ..streams.mjpeg import MjpegServer
 from ..streams.synthetic import make_scene_video, walkers
 from .context import overt
+from .demo_home import demo_home as temporary_demo_home
 from .output import console
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -32,36 +32,42 @@ def serve(
     ),
 ) -> None:
     """Serve the API (docs at /docs), the console (/console) and the public site (/)."""
-    demo_home = Path(tempfile.mkdtemp(prefix="overt-demo-")) if demo else None
+    with ExitStack() as stack:
+        demo_home = None
+        if demo:
+            demo_home, stale = stack.enter_context(temporary_demo_home())
+            for folder in stale:
+                console.print(f"[dim]removed a demo folder left by a process that died: {folder}[/dim]")
+        _serve(ctx, host, port, demo_home)
+
+
+def _serve(ctx: typer.Context, host: str, port: int, demo_home: Path | None) -> None:
+    """The server on the installation in OVERT_HOME, or a seeded demo in `demo_home`."""
     background: list = []
-    try:
-        if demo_home is not None:
-            installation = Overt(Settings(home=demo_home))
-            console.print("[bold yellow]DEMO[/bold yellow]: filming a demonstration scene (sample faces, CC-BY 4.0)…")
-            camera = _demo_camera(demo_home)
-            background.append(camera)
-            seeded = seed_demo(installation, camera.url)
-            console.print(f"[bold yellow]DEMO[/bold yellow] data directory (deleted on exit): {demo_home}")
-            for name, (role, token) in seeded.tokens.items():
-                console.print(f"  {name:<11} {role:<9} {token}")
-            console.print(
-                f"  deployments {seeded.live_deployment} (live, camera {seeded.camera}) and "
-                f"{seeded.retrospective_deployment} (retrospective); {len(seeded.pending_alerts)} alert(s) to review"
-            )
-        else:
-            installation = overt(ctx)
-            installation.db  # noqa: B018 — fail now, with the init hint, rather than on the first request
-        if host not in LOOPBACK:
-            console.print(
-                f"[yellow]listening on {host}: put a TLS proxy in front and set OVERT_SECURE_COOKIES=1[/yellow]"
-            )
-        background += [camera_supervisor(installation), RetentionJob(installation), CheckpointJob(installation)]
-        app = create_app(installation, ApiSettings(demo=demo), background=background)
-        console.print(f"console http://{host}:{port}/console · public site http://{host}:{port}/ · API docs /docs")
-        run_server(app, host, port)
-    finally:
-        if demo_home is not None:
-            shutil.rmtree(demo_home, ignore_errors=True)
+    if demo_home is not None:
+        installation = Overt(Settings(home=demo_home))
+        console.print("[bold yellow]DEMO[/bold yellow]: filming a demonstration scene (sample faces, CC-BY 4.0)…")
+        camera = _demo_camera(demo_home)
+        background.append(camera)
+        seeded = seed_demo(installation, camera.url)
+        console.print(f"[bold yellow]DEMO[/bold yellow] data directory (deleted on exit): {demo_home}")
+        for name, (role, token) in seeded.tokens.items():
+            console.print(f"  {name:<11} {role:<9} {token}")
+        console.print(
+            f"  deployments {seeded.live_deployment} (live, camera {seeded.camera}) and "
+            f"{seeded.retrospective_deployment} (retrospective); {len(seeded.pending_alerts)} alert(s) to review"
+        )
+    else:
+        installation = overt(ctx)
+        installation.db  # noqa: B018 — fail now, with the init hint, rather than on the first request
+    if host not in LOOPBACK:
+        console.print(
+            f"[yellow]listening on {host}: put a TLS proxy in front and set OVERT_SECURE_COOKIES=1[/yellow]"
+        )
+    background += [camera_supervisor(installation), RetentionJob(installation), CheckpointJob(installation)]
+    app = create_app(installation, ApiSettings(demo=demo_home is not None), background=background)
+    console.print(f"console http://{host}:{port}/console · public site http://{host}:{port}/ · API docs /docs")
+    run_server(app, host, port)
 
 
 def _demo_camera(folder: Path) -> MjpegServer:

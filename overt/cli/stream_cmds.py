@@ -14,6 +14,7 @@ from ..streams.pipeline import AlertRaised, PipelineSettings, SightingAdded, run
 from ..streams.supervisor import CameraJob, Supervisor
 from .context import acting, overt
 from .output import console, fail, print_json
+from .tables import WideOpt, fitted_table
 
 
 def _stop_on_signals() -> threading.Event:
@@ -24,12 +25,16 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _health_table(health: dict[tuple[int, str], dict[str, Any]]) -> Table:
-    table = Table("deployment", "camera", "state", "fps in", "fps out", "lag s", "drops", "faces", "alerts", "error")
-    for (deployment, camera), h in sorted(health.items()):
-        table.add_row(str(deployment), camera, str(h.get("state", "")), f"{h.get('fps_in', 0):.1f}",
-                      f"{h.get('fps_out', 0):.1f}", f"{h.get('lag_s', 0):.2f}", str(h.get("drops", 0)),
-                      str(h.get("faces_seen", 0)), str(h.get("alerts", 0)), str(h.get("last_error") or ""))
+def _health_table(health: dict[tuple[int, str], dict[str, Any]], wide: bool) -> Table:
+    """Camera, state, rates and the last error (wrapped between words); lag and drops go first when the
+    terminal is narrow (the --json lines carry every field)."""
+    headers = ("deployment", "camera", "state", "fps in", "fps out", "lag s", "drops", "faces", "alerts", "error")
+    rows = [(str(deployment), camera, str(h.get("state", "")), f"{h.get('fps_in', 0):.1f}",
+             f"{h.get('fps_out', 0):.1f}", f"{h.get('lag_s', 0):.2f}", str(h.get("drops", 0)),
+             str(h.get("faces_seen", 0)), str(h.get("alerts", 0)), str(h.get("last_error") or ""))
+            for (deployment, camera), h in sorted(health.items())]
+    table, _, _ = fitted_table(headers, rows, optional=("deployment", "lag s", "drops", "fps in"), wrap=("error",),
+                               wide=wide)
     return table
 
 
@@ -41,6 +46,7 @@ def watch(
     detect_every: int = typer.Option(PipelineSettings.detect_every, "--detect-every"),
     min_face: int = typer.Option(PipelineSettings.min_face, "--min-face"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per alert, then a summary."),
+    wide: bool = WideOpt,
 ) -> None:
     """Run one source to its end, or (without SOURCE) every camera of the deployment until stopped."""
     service = overt(ctx)
@@ -54,11 +60,11 @@ def watch(
         supervisor = Supervisor(lambda: [CameraJob(**job) for job in service.live.cameras_to_run()
                                          if job["deployment"] == deployment],
                                 service.settings.model_dump(), settings)
-        with Live(_health_table(supervisor.health), console=console, refresh_per_second=1,
+        with Live(_health_table(supervisor.health, wide), console=console, refresh_per_second=1,
                   transient=as_json) as live:
             while not stop.is_set():
                 supervisor.step()
-                live.update(_health_table(supervisor.health))
+                live.update(_health_table(supervisor.health, wide))
                 if as_json:
                     print_json([{"deployment": k[0], "camera": k[1], **h} for k, h in supervisor.health.items()])
                 stop.wait(supervisor.poll_s)

@@ -61,7 +61,7 @@ Typical use::
 ``build_metrics`` dict (JSON-ready; rates are None when undefined)::
 
     {"schema": "overt.evaluation.metrics/1",
-     "settings": {"threshold_source": "given"|"calibrated"|"eer", "target_fmr", "fmr_targets",
+     "settings": {"threshold_source": "given"|"in-force"|"customary"|"calibrated"|"eer", "target_fmr", "fmr_targets",
                   "n_bootstrap", "seed", "level", "floor", "unit", "n_units"},
      "overall": {"eer", "eer_threshold", "threshold", <rate fields>},
      "groups": {NAME: {<rate fields>, "eer"}},          # FMR from within-group impostors only

@@ -96,11 +96,13 @@ def build_metrics(
     calibration = None
     if threshold is not None:
         source = "given"
-    elif target_fmr is not None:
-        calibration = calibrate_score_set(ss, target_fmr)
+    elif target_fmr is not None and (calibration := _calibration(ss, target_fmr, eer is not None)):
         threshold, source = calibration.threshold, "calibrated"
         warnings += calibration.notes
     elif eer is not None:
+        if target_fmr is not None:
+            warnings.append("no group has enough within-group impostor pairs to calibrate at the target FMR: "
+                            "rates are at the equal-error threshold")
         threshold, source = eer.threshold, "eer"
     else:
         raise ValueError("need genuine and impostor scores to pick a threshold: pass threshold=")
@@ -337,6 +339,17 @@ def bars_uri(
     return figure_uri(fig)
 
 
+def _calibration(ss: ScoreSet, target_fmr: float, fallback: bool) -> Any:
+    """The worst-group calibration, or None (with an EER to fall back on) when no group has the
+    within-group impostor pairs it needs — small labelled samples, e.g. two people per group."""
+    try:
+        return calibrate_score_set(ss, target_fmr)
+    except ValueError:
+        if not fallback:
+            raise
+        return None
+
+
 # ------------------------------------------------------------------------------------------ report
 
 
@@ -350,6 +363,8 @@ class ReportFiles:
 
 _SOURCES = {
     "given": "set by the operator",
+    "in-force": "the engine's calibrated threshold in force, as no threshold was given",
+    "customary": "the model author's customary operating point, not a calibration",
     "calibrated": "calibrated so that every group's within-group FMR is at most {target:g}",
     "eer": "the equal-error threshold, a reference point rather than an operating recommendation",
 }

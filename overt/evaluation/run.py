@@ -129,4 +129,6 @@ def native_variant(
         return None
     scores = native_distance_scores(embedded, scored.pairs, scored.cosine)
     ss = score_set_from_pairs(scores, scored.pairs, manifest.identities, manifest.groups(by))
-    return build_metrics(ss, threshold=-DLIB_CUSTOMARY_DISTANCE, seed=seed, n_bootstrap=n_bootstrap)
+    metrics = build_metrics(ss, threshold=-DLIB_CUSTOMARY_DISTANCE, seed=seed, n_bootstrap=n_bootstrap)
+    metrics["settings"]["threshold_source"] = "customary"  # the model author's convention, not the operator's
+    return metrics

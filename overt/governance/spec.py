@@ -11,6 +11,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .safe_yaml import safe_load
+
 LAWFUL_PURPOSES = (
     "targeted search for a specific victim of abduction, trafficking or sexual exploitation",
     "search for a missing person",
@@ -140,7 +142,7 @@ class SpecError(ValueError):
 
 def parse_spec(text: str) -> DeploymentSpec:
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)  # depth, size and alias limits first (safe_yaml.py)
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML or JSON: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -87,7 +87,8 @@ class EvaluationService:
             if kind == primary_kind and request.calibrate:
                 calibration = calibrate_score_set(score_set, request.target_fmr)
                 threshold = safe_threshold(calibration.threshold)
-            elif threshold is None and kind == primary_kind and not request.calibrate:
+            in_force = threshold is None and kind == primary_kind and not request.calibrate
+            if in_force:
                 threshold = self._engine().calibration().threshold
             metrics = evaluate_variant(
                 score_set,
@@ -97,6 +98,8 @@ class EvaluationService:
                 n_bootstrap=request.n_bootstrap,
                 progress=progress,
             )
+            if in_force:  # nobody set it: it is the engine's calibration, and the report must say so
+                metrics["settings"]["threshold_source"] = "in-force"
             metrics["identification"] = _identification(manifest, embedded, request, metrics, scorer)
             metrics["scorer"] = scorer.describe()
             variants[VARIANT_NAMES[kind].format(k=scorer.k)] = metrics
@@ -129,6 +132,7 @@ class EvaluationService:
             "dataset": dataset,
             "variants": list(variants),
             "overall": primary["overall"],
+            "groups": primary["groups"],
             "differentials": primary["differentials"],
         }
         summary = {k: float(v) for k, v in primary["overall"].items() if isinstance(v, int | float) and v is not None}
@@ -198,7 +202,7 @@ class EvaluationService:
         return {
             "report": str(files.html),
             "metrics": str(files.json),
-            **{k: metrics[k] for k in ("overall", "differentials")},
+            **{k: metrics[k] for k in ("overall", "groups", "differentials")},
         }
 
     def evaluate_classifier(self, predictions: Path, truth: Path, out: Path, by: list[str]) -> dict[str, Any]:

@@ -180,8 +180,8 @@ class GalleryService:
             path = f"image {number}" if isinstance(source, bytes) else source
             try:
                 image = self.engine.load(source)
-            except EngineError as exc:
-                raise GalleryError(f"{path}: {exc}") from None
+            except EngineError as exc:  # keeps its kind: a bad image exits 4 like everywhere else
+                raise type(exc)(f"{path}: {exc}") from None
             digest = hashlib.sha256(source if isinstance(source, bytes) else Path(source).read_bytes()).hexdigest()
             analysed = self.engine.analyse(image)
             if not analysed:
@@ -309,17 +309,25 @@ class GalleryService:
         requests: list[EnrolRequest],
         *,
         on_result: Callable[[dict[str, Any]], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Each subject succeeds or fails on its own; failures are reported and audited, never fatal."""
+        """Each subject succeeds or fails on its own; failures are reported and audited, never fatal.
+
+        `on_error` sees each failure's exception (its kind sets the command line's exit code).
+        """
         for request in requests:
             try:
                 result = self.enroll(actor, deployment_id, watchlist, request)
             except (GalleryError, EngineError) as exc:
                 result = {"subject": request.reference, "error": str(exc)}
+                if on_error:
+                    on_error(exc)
             except Refused as exc:
                 if exc.rule != "duplicate-subject":
                     raise
                 result = {"subject": request.reference, "error": str(exc), "rule": exc.rule}
+                if on_error:
+                    on_error(exc)
             if on_result:
                 on_result(result)
             yield result

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
@@ -38,6 +38,7 @@ class PairResult:
     b: str
     result: dict | None = None
     error: str | None = None
+    failure: Exception | None = field(default=None, compare=False)  # what went wrong, for the exit code
 
     def to_json(self) -> dict:
         if self.error is not None:
@@ -94,7 +95,7 @@ class LabService:
                 result = self.verify(a, b)
                 yield PairResult(str(a), str(b), {k: v for k, v in result.items() if k not in ("a", "b")})
             except EngineError as exc:
-                yield PairResult(str(a), str(b), error=str(exc))
+                yield PairResult(str(a), str(b), error=str(exc), failure=exc)
 
     def models(self) -> dict:
         engine = self.engine

@@ -131,6 +131,23 @@ def redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
 
 
+def _expected_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                     rate: float | None) -> int:
+    """How many frames the video stream itself announces: its frame count, else its own duration × rate.
+
+    The container's duration is the longest stream's — an audio track that runs on past the picture
+    made a complete clip look truncated (275 of 300 frames) — so it is used only when the video stream
+    states neither.
+    """
+    if stream.frames:
+        return int(stream.frames)
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    else:
+        seconds = container.duration / av.time_base if container.duration else 0.0
+    return int(round(seconds * (rate or 0)))
+
+
 class FrameSource:
     """Frames from one source, with its state, last error and counters; see the module docstring."""
 
@@ -306,10 +323,7 @@ class FrameSource:
                 raise _Lost("no video stream")
             stream = container.streams.video[0]
             rate = float(stream.average_rate or stream.guessed_rate or 0) or None
-            expected = 0
-            if self.kind == "file":
-                duration = container.duration / av.time_base if container.duration else 0.0
-                expected = max(stream.frames or 0, int(round(duration * (rate or 0))))
+            expected = _expected_frames(container, stream, rate) if self.kind == "file" else 0
             started, origin = time.monotonic(), None
             count = 0
             wall_clock = self.kind == "url"

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ...services.core import allowed_actions
 from ..auth import CSRF_COOKIE, SESSION_COOKIE, ActorDep, OvertDep, get_sessions, session_cookie
+from ..throttle import authenticate
 from .common import AUTHENTICATED, PUBLIC, needs
 
 router = APIRouter(prefix="/api/session", tags=["session"])
@@ -31,7 +32,7 @@ def login(
     old: Annotated[str | None, Security(session_cookie)] = None,
 ) -> dict[str, Any]:
     """Log in to the console: a fresh session cookie (HttpOnly, SameSite=Strict) and its CSRF token."""
-    actor = overt.authenticate(body.token)
+    actor = authenticate(request, body.token)
     sessions = get_sessions(request)
     if old:
         sessions.close(old)
