@@ -21,7 +21,9 @@ from .types import Comparison, Embedding, Face, Quality
 
 @dataclass(frozen=True)
 class EngineConfig:
-    detector: str = "hog"
+    """Defaults for public-space cameras: BlazeFace finds faces from 32 px wide (bench/detect.py)."""
+
+    detector: str = "blazeface"
     detection: DetectorSettings = field(default_factory=DetectorSettings)
     limits: ImageLimits = field(default_factory=ImageLimits)
     quality: QualityLimits = field(default_factory=QualityLimits)

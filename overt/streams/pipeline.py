@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -222,8 +222,8 @@ def _shifted(face: Face, dx: int, dy: int) -> Face:
     """The same face in a crop whose origin is (dx, dy) in the frame."""
     x, y, w, h = face.box
     offset = np.array([dx, dy], np.float32)
-    return Face(box=(x - dx, y - dy, w, h), confidence=face.confidence, landmarks=face.landmarks - offset,
-                detector=face.detector, raw_points=face.raw_points - offset)
+    return replace(face, box=(x - dx, y - dy, w, h), landmarks=face.landmarks - offset,
+                   raw_points=face.raw_points - offset)
 
 
 def thumbnail(image: np.ndarray, side: int) -> np.ndarray:
