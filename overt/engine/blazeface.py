@@ -18,7 +18,11 @@ faces). The full-range model has a fixed 192x192 input, so it runs on overlappin
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -157,6 +161,21 @@ def to_input(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
 
 
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """LiteRT's C++ runtime prints an INFO line on stderr for every interpreter it sets up, whatever
+    TF_CPP_MIN_LOG_LEVEL says; our CLI promises one-line errors on stderr, so silence fd 2 meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class BlazeNet:
     """One model file under LiteRT, with an interpreter per input shape (frames of a camera share one)."""
 
@@ -173,10 +192,11 @@ class BlazeNet:
         key = (height, width)
         entry = self._by_shape.get(key)
         if entry is None:
-            interpreter = self._make()
-            if key != (self.model.input_size, self.model.input_size):
-                interpreter.resize_tensor_input(0, [1, height, width, 3])
-            interpreter.allocate_tensors()
+            with _quiet_stderr():
+                interpreter = self._make()
+                if key != (self.model.input_size, self.model.input_size):
+                    interpreter.resize_tensor_input(0, [1, height, width, 3])
+                interpreter.allocate_tensors()
             by_width = sorted(interpreter.get_output_details(), key=lambda d: -int(d["shape"][-1]))
             entry = (interpreter, interpreter.get_input_details()[0]["index"], by_width[0]["index"],
                      by_width[1]["index"], anchors(self.model, height, width))
