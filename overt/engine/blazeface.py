@@ -253,10 +253,11 @@ def detect_pyramid(net: BlazeNet, image: np.ndarray, min_face: float, max_side: 
 
 
 def tile_origins(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along one side, evenly spread, neighbours overlapping by at least `overlap`."""
     if length <= tile:
         return [0]
-    count = -(-(length - overlap) // (tile - overlap))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)] if count > 1 else [0]
+    count = max(2, -(-(length - overlap) // (tile - overlap)))
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
 def detect_tiles(net: BlazeNet, image: np.ndarray, min_face: float, max_side: int, threshold: float) -> Detections:
