@@ -118,3 +118,15 @@ def test_no_false_positives_on_background_photos(engine: FaceEngine, shared_data
     backgrounds = sorted((shared_data / "backgrounds").glob("*.jpg"))
     found = sum(len(engine.detect(load_image(p))) for p in backgrounds)
     assert found / len(backgrounds) <= 0.25
+
+
+def test_small_faces_in_a_1080p_frame_are_found(engine: FaceEngine, data_dir: Path) -> None:
+    """The pyramid's first level is sized by min_face, not by the frame: 1920x1080 loses nothing."""
+    with open(data_dir / "faces" / "labels.csv", newline="") as handle:
+        photos = [(r["identity"], data_dir / "faces" / r["path"]) for r in csv.DictReader(handle)]
+    (scene,) = crowd_set(photos, sorted((data_dir / "backgrounds").glob("*.jpg")), count=1, seed=3,
+                         size=(1920, 1080), faces=16)
+    score = DetectionScore()
+    score.add(scene.boxes, [f.box for f in engine.detect(scene.image)])
+    assert score.recall(32) >= 0.9, score.to_json()
+    assert score.false_positives <= 1
