@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from overt.engine import EngineConfig, FaceEngine, load_image
-from overt.engine.dlib_onnx import read_layers
+from overt.engine.dlib_onnx import onnx_model_bytes, read_layers
 from overt.engine.embed import DlibOnnxEmbedder, dlib_chip
 from overt.engine.models import dlib_model_path
 
@@ -38,6 +38,16 @@ def test_the_weights_file_parses_into_the_documented_architecture() -> None:
     assert layers.means == pytest.approx((122.782, 117.001, 104.298), abs=1e-3)
     assert len(layers.convs) == 29 and layers.convs[0][0].shape == (32, 3, 7, 7)
     assert layers.fc is not None and layers.fc.shape == (256, 128)
+
+
+def test_the_hand_written_model_is_valid_onnx() -> None:
+    """overt/engine/onnx_proto.py writes protobuf by hand: the onnx package's checker must accept it."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_model_bytes(dlib_model_path("resnet")))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.name for o in model.graph.output] == ["descriptors"]
+    assert sum(n.op_type == "Conv" for n in model.graph.node) == 29
 
 
 def test_equal_to_dlib_on_the_repo_faces(data_dir: Path) -> None:

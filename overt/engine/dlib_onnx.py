@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import onnx_proto as proto
 from .errors import ModelError
 
 CHIP = 150
@@ -141,22 +142,22 @@ def read_layers(data: bytes) -> _Layers:
 def build_graph(layers: _Layers, opset: int = 17) -> bytes:
     """The ONNX model: input `chips` (N, 150, 150, 3) float32 RGB in 0..255, output `descriptors` (N, 128).
 
+    Written with onnx_proto (no `onnx` import at run time).
+
     Each affine layer is folded into the convolution before it (w * gamma, b * gamma + beta).
     """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes, inits = [], []
+    nodes: list[bytes] = []
+    inits: list[bytes] = []
     counter = iter(range(10_000))
 
     def const(array: np.ndarray) -> str:
         name = f"c{next(counter)}"
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        inits.append(proto.tensor(name, array))
         return name
 
-    def node(op: str, inputs: list[str], **attrs: object) -> str:
+    def node(op: str, inputs: list[str], **attrs: float | int | list[int]) -> str:
         out = f"t{next(counter)}"
-        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        nodes.append(proto.node(op, inputs, [out], **attrs))
         return out
 
     convs = iter(zip(layers.convs, layers.affines, strict=True))
@@ -206,16 +207,10 @@ def build_graph(layers: _Layers, opset: int = 17) -> bytes:
         raise ModelError("dlib model: the last pooling layer should average everything")
     pooled = node("GlobalAveragePool", [x])
     flat = node("Flatten", [pooled], axis=1)
-    nodes.append(helper.make_node("MatMul", [flat, const(layers.fc)], ["descriptors"]))
-    graph = helper.make_graph(
-        nodes, "dlib_face_recognition_resnet_model_v1", [
-            helper.make_tensor_value_info("chips", TensorProto.FLOAT, ["N", CHIP, CHIP, 3])],
-        [helper.make_tensor_value_info("descriptors", TensorProto.FLOAT, ["N", 128])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="overt.engine.dlib_onnx")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    nodes.append(proto.node("MatMul", [flat, const(layers.fc)], ["descriptors"]))
+    return proto.model(nodes, inits, [proto.value_info("chips", ["N", CHIP, CHIP, 3])],
+                       [proto.value_info("descriptors", ["N", 128])], "dlib_face_recognition_resnet_model_v1",
+                       "overt.engine.dlib_onnx", opset, ir_version=8)
 
 
 @cache
