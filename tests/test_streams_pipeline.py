@@ -269,17 +269,21 @@ def test_stop_event_stops_a_live_camera(scene, gallery, engine) -> None:
 
 @needs_data
 def test_a_slow_pipeline_drops_frames_instead_of_falling_behind(scene, gallery, engine) -> None:
-    """Detecting every frame at twice the resolution needed is too slow for 10 fps: frames are dropped."""
+    """dlib HOG on every frame at twice the resolution needed is too slow for 10 fps: frames are dropped.
+
+    (BlazeFace, the default, keeps up with these settings: the slow detector is chosen on purpose.)"""
     path, _, _ = scene
     session = GallerySession(gallery)
-    settings = PipelineSettings(min_face=40, max_side=1920, detect_every=1, health_every_s=0.5)
+    settings = PipelineSettings(detector="hog", min_face=40, max_side=1920, detect_every=1, health_every_s=0.5)
+    slow = settings.engine()
+    _ = slow.detector, slow.embedder  # models loaded before the 4 s window starts
     events, stop = [], threading.Event()
     threading.Timer(4.0, stop.set).start()
     camera = open_source(str(path), SourceSettings(realtime=True))
-    summary = run_pipeline(camera, session, settings, on_event=events.append, stop=stop)
+    summary = run_pipeline(camera, session, settings, engine=slow, on_event=events.append, stop=stop)
     health = [e.health for e in events if isinstance(e, HealthReport)]
     assert summary.state is PipelineState.STOPPED
-    assert summary.drops > 0 and 25 <= summary.frames + summary.drops <= 42  # about 4 s at 10 fps
+    assert summary.drops > 0 and 25 <= summary.frames + summary.drops <= 45  # about 4 s at 10 fps (loaded: later)
     assert sum(c.drops for c in session.counts) == summary.drops
     assert health and health[-1].drops > 0 and health[-1].fps_in > health[-1].fps_out > 0
     assert summary.lag_max_s < 1.0, "dropping keeps the lag bounded"
