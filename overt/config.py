@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None  # default: SQLite file in home
     key: str | None = None  # base64 template key; default: home/keys/templates.key
-    detector: str = "hog"
-    min_face: int = 80
+    detector: str = "blazeface"
+    min_face: int = 32
     detect_max_side: int = 1600
     max_image_pixels: int = 40_000_000
     max_image_bytes: int = 25 * 1024 * 1024

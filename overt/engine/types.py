@@ -12,9 +12,10 @@ class Face:
     """One detected face, in the coordinates of the image it was found in.
 
     `landmarks` holds five points: the centres of the subject's right and left eyes (image left first),
-    the nose tip, and the right and left mouth corners where the landmark model gives them
-    (dlib's 5-point model gives none: those rows repeat the nose). `confidence` is the detector's own
-    score, higher meaning surer; it is not a probability.
+    the nose, and the right and left mouth corners. `estimated` lists the rows that were estimated
+    rather than measured (dlib's 5-point model has no mouth: the corners are placed from the face's
+    geometry). `confidence` is the detector's own score, higher meaning surer; it is a probability
+    for BlazeFace and an SVM/CNN margin for dlib's detectors.
     """
 
     box: tuple[int, int, int, int]  # x, y, w, h
@@ -22,6 +23,7 @@ class Face:
     landmarks: np.ndarray  # (5, 2) float32
     detector: str
     raw_points: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 2), np.float32))
+    estimated: tuple[int, ...] = ()  # rows of `landmarks` that are estimated, not measured
 
     @property
     def area(self) -> int:
@@ -36,6 +38,7 @@ class Face:
             "box": [int(v) for v in self.box],
             "confidence": round(float(self.confidence), 4),
             "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks],
+            "estimated_landmarks": list(self.estimated),
         }
 
 

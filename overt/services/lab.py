@@ -14,6 +14,7 @@ from pathlib import Path
 from ..config import Settings
 from ..engine import EngineError, FaceEngine, NoFaceError
 from ..engine.batch import ImageResult, analyse_paths
+from ..engine.blazeface import FULL_RANGE, SHORT_RANGE, model_path
 from ..engine.calibration import find_calibration
 from ..engine.cohort import find_cohort
 from ..engine.models import DLIB_MODELS, ModelInfo, dlib_model_path, file_sha256
@@ -106,6 +107,9 @@ class LabService:
                 continue
             path = dlib_model_path(role)
             files.append(ModelInfo(role, name, str(path), file_sha256(path)))
+        for model in (SHORT_RANGE, FULL_RANGE):  # BlazeFace, MediaPipe's models, Apache-2.0
+            path = model_path(model)
+            files.append(ModelInfo(model.name, model.filename, str(path), file_sha256(path)))
         if self.settings.onnx_model:
             path = Path(self.settings.onnx_model)
             files.append(ModelInfo("embedder", path.name, str(path), file_sha256(path) if path.is_file() else None))

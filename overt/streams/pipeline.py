@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -125,8 +125,8 @@ class PipelineSettings:
     """Defaults chosen by bench/streams.py on 2 CPU cores (docs/bench-streams.md)."""
 
     detect_every: int = 3  # run the detector on every Nth source frame; tracks bridge the gaps
-    detector: str = "hog"
-    min_face: int = 100  # smallest face (pixels) to detect; sets the detector's working scale
+    detector: str = "blazeface"
+    min_face: int = 32  # smallest face (box width, pixels) to detect, as for stills (bench/detect.py)
     max_side: int = 1280  # cap on the detector's working copy
     embeds_per_frame: int = 1  # embeddings per frame, on frames without detection when detect_every > 1
     crop_margin: float = 0.5  # face crop margin, in face sizes, each side (alignment and review need context)
@@ -139,7 +139,8 @@ class PipelineSettings:
 
     def engine(self) -> FaceEngine:
         detection = DetectorSettings(min_face=self.min_face, max_side=self.max_side)
-        return FaceEngine(EngineConfig(detector=self.detector, detection=detection))
+        # one thread: a machine runs one pipeline process per camera
+        return FaceEngine(EngineConfig(detector=self.detector, detection=detection, threads=1))
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,8 @@ def _shifted(face: Face, dx: int, dy: int) -> Face:
     """The same face in a crop whose origin is (dx, dy) in the frame."""
     x, y, w, h = face.box
     offset = np.array([dx, dy], np.float32)
-    return Face(box=(x - dx, y - dy, w, h), confidence=face.confidence, landmarks=face.landmarks - offset,
-                detector=face.detector, raw_points=face.raw_points - offset)
+    return replace(face, box=(x - dx, y - dy, w, h), landmarks=face.landmarks - offset,
+                   raw_points=face.raw_points - offset)
 
 
 def thumbnail(image: np.ndarray, side: int) -> np.ndarray:
@@ -309,6 +310,8 @@ class FramePipeline:
         for face, track in zip(faces, update.assigned, strict=True):
             if track.satisfied(self.settings.tracker):
                 continue
+            if face.inter_eye < self.engine.calibration().min_inter_eye:
+                continue  # counted and tracked, too small to search; a later, nearer sighting may be
             quality = self.engine.assess(image, face).score
             if not track.wants(quality, self.settings.tracker):
                 continue
