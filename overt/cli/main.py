@@ -24,6 +24,7 @@ from . import (
     gallery_cmds,
     governance_cmds,
     report_cmds,
+    rights_cmds,
     serve_cmds,
     stream_cmds,
 )
@@ -79,6 +80,7 @@ for module in (
     report_cmds,
     serve_cmds,
     stream_cmds,
+    rights_cmds,
 ):
     module.register(app)
 

@@ -33,6 +33,7 @@ from .data import (
     report,
     section,
 )
+from .rights import rights_items
 
 ACTIONS = (
     *DECISIONS,
@@ -246,5 +247,6 @@ def build(sources: Sources, start: date, end: date, generated: dict[str, Any]) -
             section("totals", "All deployments", totals),
             *(deployment_section(sources, d, since, until, query) for d in deployments),
             section("oversight", "Oversight", oversight_items(period)),
+            section("rights", "People's rights: requests and complaints", rights_items(sources, since, until)),
         ],
     )

@@ -29,6 +29,7 @@ from .gallery import GalleryService
 from .lab import LabService
 from .live import LiveService
 from .reports import ReportService
+from .rights import RightsService
 from .system import SystemService
 
 
@@ -169,6 +170,10 @@ class Overt:
     @cached_property
     def reports(self) -> ReportService:
         return ReportService(self)
+
+    @cached_property
+    def rights(self) -> RightsService:
+        return RightsService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

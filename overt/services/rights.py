@@ -1,0 +1,558 @@
+"""Data-subject requests and complaints: the DPO's desk, over the one road (who acts → gate → work → audit).
+
+An access request searches every watchlist and the evidence still within retention for the requester's
+face, under its own action (`subject-request`, the DPO's alone). That search raises no alert and is
+audited with ids only. The photo is decoded only after the permission check, kept encrypted (like
+templates) while the request is open, and deleted when it closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..engine import EngineError, ImageError
+from ..engine.compare import compare
+from ..engine.types import Embedding
+from ..gallery import store
+from ..governance.permissions import Refused
+from ..rights import requests as rules
+from ..rights.letter import render_letter
+from ..storage.models import (
+    Alert,
+    Camera,
+    Complaint,
+    Deployment,
+    Evidence,
+    RequestPhoto,
+    Subject,
+    SubjectRequest,
+    Watchlist,
+)
+from .alerts import EVIDENCE_CONTEXT
+from .cameras import clean_photo
+from .core import PUBLIC, Actor, Operation, operate, record_failure
+
+if TYPE_CHECKING:
+    from . import Overt
+
+ACTION = "subject-request"
+PHOTO_CONTEXT = "request-photo"
+TEMPLATE_CONTEXT = "request-template"
+ATTACHMENT_CONTEXT = "complaint-attachment"
+SEARCH_TOP = 100  # watchlist entries listed per request: more than one person ever holds on one face
+PRIORITIES = ("low", "normal", "urgent")
+COMPLAINT_OUTCOMES = ("upheld", "partly-upheld", "not-upheld", "referred")
+COMPLAINT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def request_view(request: SubjectRequest, at: datetime) -> dict[str, Any]:
+    """A request as the DPO's desk shows it: its state, deadline and what was found or done."""
+    return {
+        "id": request.id,
+        "kind": request.kind,
+        "requester": request.requester,
+        "channel": request.channel,
+        "identity_ref": request.identity_ref,
+        "details": request.details,
+        "status": request.status,
+        "outcome": request.outcome,
+        "reason": request.reason,
+        "legal_ground": request.legal_ground,
+        "note": request.note,
+        "opened_by": request.opened_by,
+        "opened": _iso(request.opened_at),
+        "deadline": _iso(request.deadline),
+        "extension_reason": request.extension_reason,
+        "overdue": request.status != "closed" and at > request.deadline,
+        "decided": _iso(request.decided_at),
+        "closed": _iso(request.closed_at),
+        "has_photo": request.photo is not None,
+        "found": request.findings.get("found", []),
+        "alerts": request.findings.get("alerts", []),
+        "searched": request.findings.get("searched", {}),
+        "deleted": request.done,
+    }
+
+
+def complaint_view(complaint: Complaint) -> dict[str, Any]:
+    return {
+        "id": complaint.id,
+        "what": complaint.what,
+        "place": complaint.place,
+        "when": complaint.when,
+        "contact": complaint.contact,
+        "deployment": complaint.deployment_id,
+        "has_attachment": complaint.attachment is not None,
+        "status": complaint.status,
+        "priority": complaint.priority,
+        "triage_note": complaint.triage_note,
+        "outcome": complaint.outcome,
+        "answer": complaint.answer,
+        "handled_by": complaint.handled_by,
+        "received": _iso(complaint.received_at),
+        "answered": _iso(complaint.answered_at),
+    }
+
+
+def _days(since: datetime, at: datetime) -> float:
+    return round((at - since).total_seconds() / 86400, 2)
+
+
+class RightsService:
+    def __init__(self, overt: Overt) -> None:
+        self.overt = overt
+
+    # --- opening a request -----------------------------------------------------------------------
+    def access(
+        self, actor: Actor, photo: bytes, *, requester: str, channel: str = "", identity_ref: str = ""
+    ) -> dict[str, Any]:
+        """Register an access request and answer it at once: what Overt holds about the requester's face."""
+        return self.open(actor, "access", requester=requester, channel=channel, identity_ref=identity_ref, photo=photo)
+
+    def open(
+        self,
+        actor: Actor,
+        kind: str,
+        *,
+        requester: str,
+        channel: str = "",
+        identity_ref: str = "",
+        details: str = "",
+        photo: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Register a request; with a photo, search for the face (the DPO sees what an erasure would delete)."""
+        with operate(self.overt, actor, ACTION):  # the role first: the photo is decoded only after this
+            rules.check_kind(kind)
+            requester = rules.check_text("the requester", requester, required=True)
+            if kind == "erasure" and photo is None:
+                raise Refused("request-photo", "an erasure needs the requester's photo to find what to delete")
+        embedding = self._embed(actor, photo) if photo is not None else None
+        with operate(self.overt, actor, ACTION) as op:
+            request = SubjectRequest(
+                kind=kind,
+                requester=requester,
+                channel=rules.check_text("the channel", channel)[:64],
+                identity_ref=rules.check_text("the identity check", identity_ref),
+                details=rules.check_text("the details", details),
+                opened_by=actor.name,
+                opened_at=op.at,
+                deadline=rules.add_months(op.at, 1),
+                findings={},
+                done={},
+            )
+            if photo is not None and embedding is not None:
+                request.photo = RequestPhoto(
+                    image=self.overt.keys.encrypt(photo, PHOTO_CONTEXT),
+                    template=self.overt.keys.encrypt(embedding.vector.astype(np.float32).tobytes(), TEMPLATE_CONTEXT),
+                    model=embedding.model,
+                    image_sha256=hashlib.sha256(photo).hexdigest(),
+                )
+            op.session.add(request)
+            op.session.flush()
+            op.record(
+                "request.open",
+                object_type="subject_request",
+                object_id=request.id,
+                request_id=request.id,
+                kind=kind,
+                channel=request.channel,
+                deadline=request.deadline,
+                with_photo=photo is not None,
+            )
+            if embedding is not None:
+                self._search(op, request, embedding)
+            return request_view(request, op.at)
+
+    def _embed(self, actor: Actor, photo: bytes) -> Embedding:
+        try:
+            analysed, _ = self.overt.lab.engine.template(photo)
+        except EngineError as exc:
+            record_failure(self.overt, actor, ACTION, None, exc)
+            raise
+        assert analysed.embedding is not None
+        return analysed.embedding
+
+    def _stored_embedding(self, request: SubjectRequest) -> Embedding:
+        if request.photo is None:
+            raise Refused("request-photo", f"request {request.id} has no photo (none given, or it closed)")
+        vector = np.frombuffer(self.overt.keys.decrypt(request.photo.template, TEMPLATE_CONTEXT), dtype=np.float32)
+        return Embedding(vector, request.photo.model)
+
+    # --- the search: watchlists, then evidence within retention -----------------------------------
+    def _search(self, op: Operation, request: SubjectRequest, embedding: Embedding) -> None:
+        """Find the face; store what was found on the request (for the letter) and audit ids only."""
+        threshold = self.overt.calibrated_threshold()
+        watchlists = list(op.session.scalars(select(Watchlist).order_by(Watchlist.name)))
+        candidates = self.overt.search_index.search(
+            op.session, watchlists, embedding.vector, embedding.model, threshold=threshold, top=SEARCH_TOP
+        )
+        found = []
+        for candidate in candidates:
+            subject = op.session.get(Subject, candidate.subject_id)
+            assert subject is not None
+            found.append(
+                {
+                    "watchlist": candidate.watchlist,
+                    "subject": candidate.subject,
+                    "subject_id": candidate.subject_id,
+                    "category": subject.category,
+                    "legal_basis": subject.legal_basis,
+                    "added": _iso(subject.created_at),
+                    "expires": _iso(subject.expires_at),
+                    "score": round(candidate.score, 4),
+                }
+            )
+        matched, compared = self._evidence_matches(op.session, embedding, op.at)
+        subject_ids = {f["subject_id"] for f in found}
+        alerts = op.session.scalars(
+            select(Alert)
+            .where(Alert.expires_at > op.at)
+            .where(Alert.subject_id.in_(subject_ids) | Alert.id.in_(matched))
+            .order_by(Alert.id)
+        ).all()
+        listed = [self._alert_view(op.session, a, "evidence" if a.id in matched else "watchlist") for a in alerts]
+        request.findings = {
+            "found": found,
+            "alerts": listed,
+            "searched": {
+                "watchlists": len(watchlists),
+                "evidence": compared,
+                "threshold": threshold,
+                "at": _iso(op.at),
+            },
+        }
+        op.record(
+            "request.search",
+            object_type="subject_request",
+            object_id=request.id,
+            request_id=request.id,
+            image_sha256=request.photo.image_sha256 if request.photo else "",
+            watchlists=len(watchlists),
+            evidence=compared,
+            threshold=threshold,
+            subject_ids=tuple(sorted(subject_ids)),
+            alert_ids=tuple(a["id"] for a in listed),
+        )
+
+    def _evidence_matches(self, session: Session, embedding: Embedding, at: datetime) -> tuple[set[int], int]:
+        """Alerts whose evidence (the face a camera or a search saw) is the requester's: decrypted and
+        compared here, never returned. Returns the alert ids and how many images were compared."""
+        engine = self.overt.lab.engine
+        calibration, scorer = engine.calibration(), engine.scorer()
+        matched: set[int] = set()
+        compared = 0
+        rows = session.execute(
+            select(Evidence.alert_id, Evidence.data)
+            .join(Alert, Alert.id == Evidence.alert_id)
+            .where(Evidence.expires_at > at, Alert.expires_at > at)
+            .order_by(Evidence.id)
+        ).all()
+        for alert_id, blob in rows:
+            if alert_id in matched:
+                continue
+            compared += 1
+            try:
+                analysed, _ = engine.template(self.overt.keys.decrypt(blob, EVIDENCE_CONTEXT))
+            except EngineError:
+                continue  # a crop with no detectable face cannot be the requester's, as far as Overt can tell
+            assert analysed.embedding is not None
+            if compare(embedding, analysed.embedding, calibration, scorer).match:
+                matched.add(alert_id)
+        return matched, compared
+
+    @staticmethod
+    def _alert_view(session: Session, alert: Alert, basis: str) -> dict[str, Any]:
+        camera = session.get(Camera, alert.camera_id) if alert.camera_id else None
+        deployment = session.get(Deployment, alert.deployment_id)
+        return {
+            "id": alert.id,
+            "time": _iso(alert.created_at),
+            "deployment": alert.deployment_id,
+            "deployment_name": deployment.name if deployment else "",
+            "camera": alert.camera_id,
+            "place": (camera.name or camera.id) if camera else "",
+            "lat": camera.lat if camera else None,
+            "lon": camera.lon if camera else None,
+            "watchlist": alert.watchlist,
+            "status": alert.status,
+            "outcome": alert.outcome,
+            "basis": basis,
+            "expires": _iso(alert.expires_at),
+        }
+
+    # --- the DPO's decisions --------------------------------------------------------------------
+    def _get(self, op: Operation, request_id: int) -> SubjectRequest:
+        request = op.session.get(SubjectRequest, request_id)
+        if request is None:
+            raise Refused("unknown-request", f"no request {request_id}")
+        return request
+
+    def list(self, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
+        with operate(self.overt, actor, ACTION) as op:
+            query = select(SubjectRequest).order_by(SubjectRequest.id.desc())
+            if status == "pending":
+                query = query.where(SubjectRequest.status != "closed")
+            elif status:
+                query = query.where(SubjectRequest.status == status)
+            return [request_view(r, op.at) for r in op.session.scalars(query)]
+
+    def show(self, actor: Actor, request_id: int) -> dict[str, Any]:
+        with operate(self.overt, actor, ACTION) as op:
+            return request_view(self._get(op, request_id), op.at)
+
+    def search_again(self, actor: Actor, request_id: int) -> dict[str, Any]:
+        """Search again with the stored template (the watchlists and evidence may have changed)."""
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            rules.check_open(request)
+            self._search(op, request, self._stored_embedding(request))
+            return request_view(request, op.at)
+
+    def extend(self, actor: Actor, request_id: int, reason: str, months: int = 1) -> dict[str, Any]:
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            deadline = rules.extend(request, months, reason)
+            op.record(
+                "request.extend",
+                object_type="subject_request",
+                object_id=request_id,
+                request_id=request_id,
+                deadline=deadline,
+                reason=reason.strip(),
+            )
+            return request_view(request, op.at)
+
+    def decide(self, actor: Actor, request_id: int, decision: str, reason: str, ground: str = "") -> dict[str, Any]:
+        """Grant or refuse (a refusal names its legal ground); erasures are granted by `erase`."""
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            rules.decide(request, decision, reason, ground, op.at)
+            op.record(
+                "request.decide",
+                object_type="subject_request",
+                object_id=request_id,
+                request_id=request_id,
+                kind=request.kind,
+                decision=decision,
+                reason=request.reason,
+                legal_ground=request.legal_ground,
+            )
+            return request_view(request, op.at)
+
+    def erase(self, actor: Actor, request_id: int, reason: str = "") -> dict[str, Any]:
+        """Delete what Overt holds about the face, found afresh now: watchlist entries (templates and
+        reference photos) and alerts (reviews and evidence). The log keeps ids and counts only."""
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            if request.kind != "erasure":
+                raise Refused("request-kind", f"request {request_id} is an {request.kind} request, not an erasure")
+            rules.check_undecided(request)
+            self._search(op, request, self._stored_embedding(request))
+            subject_ids = sorted({f["subject_id"] for f in request.findings["found"]})
+            alert_ids = sorted(a["id"] for a in request.findings["alerts"])
+            deleted = self._delete(op.session, subject_ids, alert_ids)
+            template_ids = deleted.pop("template_ids")
+            request.done = {"subject_ids": subject_ids, "template_ids": template_ids, "alert_ids": alert_ids, **deleted}
+            # what stays for the letter: where the data was, not who the entries named
+            request.findings = {
+                **request.findings,
+                "found": [
+                    {k: v for k, v in f.items() if k not in ("subject", "subject_id")}
+                    for f in request.findings["found"]
+                ],
+            }
+            request.reason = rules.check_text("the reason", reason) or "erasure requested (GDPR Art. 17)"
+            request.status, request.outcome, request.decided_at = "decided", "erased", op.at
+            op.record(
+                "request.erase",
+                object_type="subject_request",
+                object_id=request_id,
+                request_id=request_id,
+                subject_ids=tuple(subject_ids),
+                template_ids=tuple(template_ids),
+                alert_ids=tuple(alert_ids),
+                deleted=deleted,
+                reason=request.reason,
+            )
+            return request_view(request, op.at)
+
+    @staticmethod
+    def _delete(session: Session, subject_ids: list[int], alert_ids: list[int]) -> dict[str, Any]:
+        counts: dict[str, Any] = {"subjects": 0, "templates": 0, "photos": 0, "alerts": 0, "evidence": 0, "reviews": 0}
+        template_ids: list[int] = []
+        for alert_id in alert_ids:
+            alert = session.get(Alert, alert_id)
+            if alert is not None:
+                counts["evidence"] += len(alert.evidence)
+                counts["reviews"] += len(alert.reviews)
+                counts["alerts"] += 1
+                session.delete(alert)
+        for subject_id in subject_ids:
+            subject = session.get(Subject, subject_id)
+            if subject is None:
+                continue
+            template_ids += [t.id for t in subject.templates]
+            counts["templates"] += len(subject.templates)
+            counts["photos"] += subject.image is not None
+            counts["subjects"] += 1
+            session.delete(subject)
+            store.bump(session, subject.watchlist_id)
+        session.flush()
+        return {**counts, "template_ids": sorted(template_ids)}
+
+    def close(self, actor: Actor, request_id: int, note: str = "") -> dict[str, Any]:
+        """Close the request: the requester's photo and template are deleted in the same transaction."""
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            days = rules.close(request, note, op.at)
+            had_photo = request.photo is not None
+            request.photo = None
+            op.record(
+                "request.close",
+                object_type="subject_request",
+                object_id=request_id,
+                request_id=request_id,
+                kind=request.kind,
+                result=request.outcome,
+                days_to_answer=days,
+                on_time=op.at <= request.deadline,
+                photo_deleted=had_photo,
+            )
+            return request_view(request, op.at)
+
+    def letter(self, actor: Actor, request_id: int, fmt: str = "html") -> bytes:
+        """The answer the person receives (HTML or PDF): what was found or done, refusals with their ground."""
+        with operate(self.overt, actor, ACTION) as op:
+            view = request_view(self._get(op, request_id), op.at)
+            data = render_letter(view, fmt, op.at)
+            op.record(
+                "request.letter",
+                object_type="subject_request",
+                object_id=request_id,
+                request_id=request_id,
+                format=fmt,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+            return data
+
+    # --- complaints ---------------------------------------------------------------------------------
+    def complain(
+        self,
+        what: str,
+        *,
+        place: str = "",
+        when: str = "",
+        contact: str = "",
+        attachment: bytes | None = None,
+        max_bytes: int = COMPLAINT_MAX_BYTES,
+    ) -> int:
+        """Anyone may complain (no login). An attached image is re-encoded (no EXIF: GPS, device), then encrypted."""
+        what = rules.check_text("what happened", what, required=True)
+        place, contact = rules.check_text("where", place), rules.check_text("the contact", contact)
+        when = rules.check_text("when", when)[:64]
+        try:
+            cleaned = clean_photo(attachment, max_bytes) if attachment else None
+        except ImageError as exc:
+            raise Refused("attachment", f"the attachment is not a readable image: {exc}") from None
+        with self.overt.db.session() as session:
+            complaint = Complaint(
+                what=what,
+                place=place,
+                when=when,
+                contact=contact,
+                attachment=self.overt.keys.encrypt(cleaned, ATTACHMENT_CONTEXT) if cleaned else None,
+            )
+            session.add(complaint)
+            session.flush()
+            self.overt.record(
+                session,
+                "complaint.receive",
+                actor=PUBLIC.name,
+                object_type="complaint",
+                object_id=str(complaint.id),
+                complaint_id=complaint.id,
+                with_attachment=cleaned is not None,
+                with_contact=bool(contact),
+            )
+            return complaint.id
+
+    def _complaint(self, op: Operation, complaint_id: int) -> Complaint:
+        complaint = op.session.get(Complaint, complaint_id)
+        if complaint is None:
+            raise Refused("unknown-complaint", f"no complaint {complaint_id}")
+        return complaint
+
+    def complaints(self, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
+        with operate(self.overt, actor, "complaint.manage") as op:
+            query = select(Complaint).order_by(Complaint.id.desc())
+            if status == "pending":
+                query = query.where(Complaint.status != "answered")
+            elif status:
+                query = query.where(Complaint.status == status)
+            return [complaint_view(c) for c in op.session.scalars(query)]
+
+    def complaint(self, actor: Actor, complaint_id: int) -> dict[str, Any]:
+        with operate(self.overt, actor, "complaint.manage") as op:
+            return complaint_view(self._complaint(op, complaint_id))
+
+    def attachment(self, actor: Actor, complaint_id: int) -> bytes:
+        with operate(self.overt, actor, "complaint.manage") as op:
+            complaint = self._complaint(op, complaint_id)
+            if complaint.attachment is None:
+                raise Refused("no-attachment", f"complaint {complaint_id} has no attachment (none sent, or answered)")
+            return self.overt.keys.decrypt(complaint.attachment, ATTACHMENT_CONTEXT)
+
+    def triage(
+        self, actor: Actor, complaint_id: int, priority: str, note: str = "", deployment_id: int | None = None
+    ) -> dict[str, Any]:
+        if priority not in PRIORITIES:
+            raise Refused("priority", f"priority is one of {', '.join(PRIORITIES)}")
+        with operate(self.overt, actor, "complaint.manage") as op:
+            complaint = self._complaint(op, complaint_id)
+            if complaint.status == "answered":
+                raise Refused("complaint-answered", f"complaint {complaint_id} was already answered")
+            if deployment_id is not None and op.session.get(Deployment, deployment_id) is None:
+                raise Refused("unknown-deployment", f"no deployment {deployment_id}")
+            complaint.status, complaint.priority = "triaged", priority
+            complaint.triage_note = rules.check_text("the note", note)
+            complaint.deployment_id, complaint.handled_by = deployment_id, actor.name
+            op.record(
+                "complaint.triage",
+                object_type="complaint",
+                object_id=complaint_id,
+                complaint_id=complaint_id,
+                priority=priority,
+                concerns_deployment=deployment_id,
+            )
+            return complaint_view(complaint)
+
+    def answer(self, actor: Actor, complaint_id: int, outcome: str, answer: str) -> dict[str, Any]:
+        """The DPO's answer and its outcome; the attachment is deleted with it (it served the triage)."""
+        if outcome not in COMPLAINT_OUTCOMES:
+            raise Refused("outcome", f"outcome is one of {', '.join(COMPLAINT_OUTCOMES)}")
+        with operate(self.overt, actor, "complaint.manage") as op:
+            complaint = self._complaint(op, complaint_id)
+            if complaint.status == "answered":
+                raise Refused("complaint-answered", f"complaint {complaint_id} was already answered")
+            complaint.answer = rules.check_text("the answer", answer, required=True)
+            complaint.status, complaint.outcome, complaint.answered_at = "answered", outcome, op.at
+            complaint.handled_by, complaint.attachment = actor.name, None
+            op.record(
+                "complaint.answer",
+                object_type="complaint",
+                object_id=complaint_id,
+                complaint_id=complaint_id,
+                result=outcome,
+                days_to_answer=_days(complaint.received_at, op.at),
+            )
+            return complaint_view(complaint)
