@@ -46,6 +46,22 @@ DISCLOSES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/moderation/reports/{report_id}/photo"): {"image"},
     ("GET", "/api/cameras"): {"source"},
     ("GET", "/api/cameras/{camera_id}"): {"source"},
+    # the DPO answering a data-subject request sees what is held about the requester's face
+    **{
+        (method, path): {"reference"}
+        for method, path in (
+            ("POST", "/api/requests/access"),
+            ("POST", "/api/requests"),
+            ("GET", "/api/requests"),
+            ("GET", "/api/requests/{request_id}"),
+            ("GET", "/api/requests/{request_id}/letter"),
+            ("POST", "/api/requests/{request_id}/search"),
+            ("POST", "/api/requests/{request_id}/extend"),
+            ("POST", "/api/requests/{request_id}/decide"),
+            ("POST", "/api/requests/{request_id}/close"),
+        )
+    },
+    ("GET", "/api/complaints/{complaint_id}/attachment"): {"image"},
 }
 
 
@@ -57,6 +73,8 @@ class World:
     revocable: int
     alert: int
     reports: dict[str, int]
+    requests: dict[str, int]
+    complaint: int
 
 
 def count(site: Site, model: Any) -> int:
@@ -100,7 +118,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             files={"photo": ("c.jpg", jpeg_bytes(), "image/jpeg")},
         )
         reports[purpose] = sent.json()["id"]
-    yield World(site, deployment, pending, revocable, alert, reports)
+    dpo = site.auth("dpo")
+    requests = {
+        "access": client.post(
+            "/api/requests/access",
+            data={"requester": "R"},
+            files={"photo": ("r.jpg", (FACES / "042_neutral.jpg").read_bytes(), "image/jpeg")},
+            headers=dpo,
+        ).json()["id"],
+        "erase": client.post(  # a face held nowhere: erasing it deletes nothing the sweep needs
+            "/api/requests",
+            data={"kind": "erasure", "requester": "E"},
+            files={"photo": ("e.jpg", (FACES / "001_neutral.jpg").read_bytes(), "image/jpeg")},
+            headers=dpo,
+        ).json()["id"],
+    }
+    complaint = client.post(
+        "/api/public/complaints", data={"what": "w"}, files={"attachment": ("a.jpg", jpeg_bytes(), "image/jpeg")}
+    ).json()["id"]
+    yield World(site, deployment, pending, revocable, alert, reports, requests, complaint)
     site.overt.db.dispose()
 
 
@@ -143,6 +179,18 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/api/cameras/import"): {"json": {"type": "FeatureCollection", "features": []}},
         ("POST", "/api/public/camera-reports"): {"data": {"lat": "1", "lon": "1"}},
         ("POST", "/api/moderation/reports/{report_id}/accept"): {"json": {"id": "accepted-cam"}},
+        ("POST", "/api/requests/access"): {
+            "data": {"requester": "R2"},
+            "files": {"photo": ("r.jpg", probe, "image/jpeg")},
+        },
+        ("POST", "/api/requests"): {"data": {"kind": "objection", "requester": "O"}},
+        ("POST", "/api/requests/{request_id}/extend"): {"json": {"reason": "r"}},
+        ("POST", "/api/requests/{request_id}/decide"): {"json": {"decision": "grant", "reason": "r"}},
+        ("POST", "/api/requests/{request_id}/erase"): {"json": {}},
+        ("POST", "/api/requests/{request_id}/close"): {"json": {}},
+        ("POST", "/api/public/complaints"): {"data": {"what": "enumerated"}},
+        ("POST", "/api/complaints/{complaint_id}/triage"): {"json": {"priority": "low"}},
+        ("POST", "/api/complaints/{complaint_id}/answer"): {"json": {"outcome": "referred", "answer": "a"}},
     }
     writes = method in ("PUT", "DELETE") or path.endswith(("/approve", "/reject", "/return", "/urgent", "/revoke"))
     params = {
@@ -153,6 +201,8 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "kind": "crop",
         "camera_id": "throwaway-cam" if writes else "cam-1",
         "report_id": w.reports["accept" if path.endswith("/accept") else "reject" if writes else "photo"],
+        "request_id": w.requests["erase" if path.endswith("/erase") else "access"],
+        "complaint_id": w.complaint,
     }
     if path.startswith("/api/moderation/") and path.endswith("/reject"):
         params["report_id"] = w.reports["reject"]

@@ -3,6 +3,7 @@ what the log keeps, and the letter a person receives. Service tests run on SQLit
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -232,3 +233,84 @@ def test_annual_report_counts_requests_and_complaints(overt: Overt) -> None:
     assert values["subject_request_days_median"] == 0 and values["subject_requests_late"] == 0
     assert values["complaints"] == 1 and values["complaints_by_outcome"] == {"upheld": 1}
     assert overt.reports.verify(actor("aud"), report).ok
+
+
+# --- complaints, through the public API ------------------------------------------------------------------
+
+
+def test_a_complaint_from_the_public_form_to_its_answer(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from overt.services.rights import ATTACHMENT_CONTEXT
+    from overt.storage.models import Complaint
+    from tests.test_api import jpeg_bytes, make_site
+
+    site = make_site(tmp_path / "home")
+    photo = jpeg_bytes((320, 240), exif_gps=True)
+    assert b"ReporterPhone" in photo and Image.open(io.BytesIO(photo)).getexif()
+    sent = site.client.post(
+        "/api/public/complaints",
+        data={"what": "A camera filmed the protest", "place": "Main square", "when": "2026-11-30 14:00"},
+        files={"attachment": ("p.jpg", photo, "image/jpeg")},
+    )
+    assert sent.status_code == 201, sent.text
+    complaint_id = sent.json()["id"]
+    # the stored bytes, read straight from the database and decrypted: no EXIF, no GPS, no device
+    with site.overt.db.session() as session:
+        stored = session.execute(text("SELECT attachment FROM complaints WHERE id = :i"), {"i": complaint_id}).scalar()
+    assert b"ReporterPhone" not in stored and b"Exif" not in stored  # ciphertext
+    plain = site.overt.keys.decrypt(stored, ATTACHMENT_CONTEXT)
+    assert b"Exif" not in plain and b"ReporterPhone" not in plain and not Image.open(io.BytesIO(plain)).getexif()
+    assert Image.open(io.BytesIO(plain)).size == (320, 240)
+    # the DPO's register: the public and other roles cannot read it
+    assert site.client.get("/api/complaints", headers=site.auth("aud")).status_code == 403
+    assert site.client.get("/api/complaints").status_code == 401
+    listed = site.client.get("/api/complaints?status=pending", headers=site.auth("dpo")).json()
+    assert [c["id"] for c in listed] == [complaint_id] and listed[0]["has_attachment"]
+    got = site.client.get(f"/api/complaints/{complaint_id}/attachment", headers=site.auth("dpo"))
+    assert got.status_code == 200 and got.content == plain
+    triaged = site.client.post(
+        f"/api/complaints/{complaint_id}/triage", json={"priority": "urgent"}, headers=site.auth("dpo")
+    )
+    assert triaged.json()["status"] == "triaged"
+    answered = site.client.post(
+        f"/api/complaints/{complaint_id}/answer",
+        json={"outcome": "partly-upheld", "answer": "The deployment's notice was missing; it is up now."},
+        headers=site.auth("dpo"),
+    ).json()
+    assert answered["status"] == "answered" and not answered["has_attachment"]
+    with site.overt.db.session() as session:
+        complaint = session.get(Complaint, complaint_id)
+        assert complaint is not None and complaint.attachment is None and complaint.outcome == "partly-upheld"
+    again = site.client.post(
+        f"/api/complaints/{complaint_id}/answer", json={"outcome": "upheld", "answer": "x"}, headers=site.auth("dpo")
+    )
+    assert again.status_code == 403 and again.json()["error"]["rule"] == "complaint-answered"
+    not_image = site.client.post(
+        "/api/public/complaints", data={"what": "x"}, files={"attachment": ("x.jpg", b"not an image", "image/jpeg")}
+    )
+    assert not_image.status_code in (403, 422) and "Traceback" not in not_image.text
+    actions = [r.action for r in records(site.overt, "complaint.receive")] + [
+        r.action for r in records(site.overt, "complaint.answer")
+    ]
+    assert actions == ["complaint.receive", "complaint.answer"]
+
+
+def test_access_request_over_http(tmp_path: Path) -> None:
+    from tests.test_api import make_site
+
+    site = make_site(tmp_path / "home")
+    photo = (FACES / "042_neutral.jpg").read_bytes()
+    refused = site.client.post(
+        "/api/requests/access", data={"requester": "J"}, files={"photo": ("p.jpg", photo)}, headers=site.auth("op")
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["rule"] == "role"
+    made = site.client.post(
+        "/api/requests/access", data={"requester": "J"}, files={"photo": ("p.jpg", photo)}, headers=site.auth("dpo")
+    )
+    assert made.status_code == 201 and made.json()["found"] == [] and made.json()["alerts"] == []
+    request_id = made.json()["id"]
+    letter = site.client.get(f"/api/requests/{request_id}/letter?format=pdf", headers=site.auth("dpo"))
+    assert letter.status_code == 200 and letter.content.startswith(b"%PDF")
+    closed = site.client.post(f"/api/requests/{request_id}/close", json={"note": "none held"}, headers=site.auth("dpo"))
+    assert closed.json()["status"] == "closed" and not closed.json()["has_photo"]

@@ -29,7 +29,7 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, rights, session
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -112,6 +112,7 @@ ROUTERS = (
     cameras.router,
     public.router,
     public.moderation,
+    rights.router,
     pages.router,
 )
 
@@ -144,7 +145,7 @@ def rate_classes(method: str, path: str) -> str | None:
     """The bucket a request draws from: logins, public reports, other public routes, or none."""
     if path == "/api/session" and method == "POST":
         return "login"
-    if path == "/api/public/camera-reports" and method == "POST":
+    if path in ("/api/public/camera-reports", "/api/public/complaints") and method == "POST":
         return "report"
     if path.startswith("/api/public/") or path in ("/", "/api/health"):
         return "public"

@@ -20,6 +20,7 @@ from ..engine import EngineError, ImageError
 from ..engine.compare import compare
 from ..engine.types import Embedding
 from ..gallery import store
+from ..gallery.crypto import KeyRing
 from ..governance.permissions import Refused
 from ..rights import requests as rules
 from ..rights.letter import render_letter
@@ -102,6 +103,20 @@ def complaint_view(complaint: Complaint) -> dict[str, Any]:
         "received": _iso(complaint.received_at),
         "answered": _iso(complaint.answered_at),
     }
+
+
+def reencrypt_rights(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
+    """Key rotation: requesters' photos and templates, and complaints' attachments, in the caller's transaction."""
+    counts = {"request_photos": 0, "complaint_attachments": 0}
+    for photo in session.scalars(select(RequestPhoto)):
+        photo.image = new.encrypt(old.decrypt(photo.image, PHOTO_CONTEXT), PHOTO_CONTEXT)
+        photo.template = new.encrypt(old.decrypt(photo.template, TEMPLATE_CONTEXT), TEMPLATE_CONTEXT)
+        counts["request_photos"] += 1
+    for complaint in session.scalars(select(Complaint).where(Complaint.attachment.is_not(None))):
+        assert complaint.attachment is not None
+        complaint.attachment = new.encrypt(old.decrypt(complaint.attachment, ATTACHMENT_CONTEXT), ATTACHMENT_CONTEXT)
+        counts["complaint_attachments"] += 1
+    return counts
 
 
 def _days(since: datetime, at: datetime) -> float:

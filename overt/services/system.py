@@ -21,6 +21,7 @@ from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evide
 from .alerts import EVIDENCE_CONTEXT
 from .cameras import REPORT_CONTEXT
 from .core import Actor, now, operate
+from .rights import reencrypt_rights
 
 if TYPE_CHECKING:
     from . import Overt
@@ -115,6 +116,7 @@ class SystemService:
         with operate(self.overt, actor, "key.rotate") as op:
             counts = reencrypt_all(op.session, old, new)
             counts.update(reencrypt_evidence(op.session, old, new))
+            counts.update(reencrypt_rights(op.session, old, new))
             for watchlist_id in op.session.scalars(select(Watchlist.id)):
                 bump(op.session, watchlist_id)
             op.record("key.rotate", old_key=old.current_id, new_key=new.current_id, reencrypted=counts)
