@@ -191,6 +191,8 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/api/public/complaints"): {"data": {"what": "enumerated"}},
         ("POST", "/api/complaints/{complaint_id}/triage"): {"json": {"priority": "low"}},
         ("POST", "/api/complaints/{complaint_id}/answer"): {"json": {"outcome": "referred", "answer": "a"}},
+        ("POST", "/api/reports/verify"): {"json": {"format": "not a report"}},
+        ("POST", "/api/users/{name}/disable"): {"json": {"reason": "r"}},
     }
     writes = method in ("PUT", "DELETE") or path.endswith(("/approve", "/reject", "/return", "/urgent", "/revoke"))
     params = {
@@ -198,7 +200,7 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "name": "throwaway" if method == "DELETE" else "missing",
         "reference": "nobody",
         "alert_id": w.alert,
-        "kind": "crop",
+        "kind": "accountability" if path.startswith("/api/reports/") else "crop",
         "camera_id": "throwaway-cam" if writes else "cam-1",
         "report_id": w.reports["accept" if path.endswith("/accept") else "reject" if writes else "photo"],
         "request_id": w.requests["erase" if path.endswith("/erase") else "access"],

@@ -29,7 +29,19 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, rights, session
+from .routes import (
+    admin,
+    alerts,
+    audit_view,
+    cameras,
+    deployments,
+    desk,
+    gallery,
+    pages,
+    public,
+    rights,
+    session,
+)
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -113,6 +125,8 @@ ROUTERS = (
     public.router,
     public.moderation,
     rights.router,
+    audit_view.router,
+    desk.router,
     pages.router,
 )
 

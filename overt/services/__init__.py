@@ -20,6 +20,7 @@ from ..governance.spec import SpecError
 from ..governance.users import user_by_name, user_by_token
 from ..storage.db import Database
 from .alerts import AlertService
+from .audit_view import AuditViewService
 from .cameras import CameraService
 from .cohorts import CohortService
 from .core import PUBLIC, Actor, operate
@@ -174,6 +175,10 @@ class Overt:
     @cached_property
     def rights(self) -> RightsService:
         return RightsService(self)
+
+    @cached_property
+    def audit_view(self) -> AuditViewService:
+        return AuditViewService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

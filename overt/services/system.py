@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
@@ -162,6 +162,32 @@ class SystemService:
             op.record("retention.purge", deleted=counts)
         self.vacuum()
         return counts
+
+    def retention_preview(self, actor: Actor, at: datetime | None = None) -> dict[str, int]:
+        """What `retention` would delete now, counted with the same conditions, deleting nothing."""
+        at = at or now()
+        with operate(self.overt, actor, "retention.run") as op:
+            session = op.session
+
+            def count(model: Any, *where: Any) -> int:
+                return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+            lapsed = [
+                d.id
+                for d in session.scalars(select(Deployment).where(Deployment.urgent_started_at.is_not(None)))
+                if deployment_rules.urgent_lapsed(d, at)
+            ]
+            lapsed_alerts = Alert.deployment_id.in_(lapsed)
+            return {
+                "alerts": count(Alert, (Alert.expires_at <= at) | lapsed_alerts),
+                "evidence": count(
+                    Evidence,
+                    (Evidence.expires_at <= at) | Evidence.alert_id.in_(select(Alert.id).where(lapsed_alerts)),
+                ),
+                "subjects": count(Subject, Subject.expires_at <= at),
+                "watchlists": count(Watchlist, Watchlist.expires_at <= at),
+                "lapsed_deployments": len(lapsed),
+            }
 
     def vacuum(self) -> None:
         """SQLite keeps deleted pages in the file: secure_delete zeroes them, VACUUM gives them back."""
