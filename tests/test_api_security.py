@@ -290,6 +290,8 @@ def test_public_pages_and_files_carry_no_biometric_data(world: World) -> None:
         "/api/public/deployments",
         f"/api/public/deployments/{world.deployment}",
         f"/api/public/deployments/{world.deployment}/record",
+        f"/deployments/{world.deployment}",
+        "/rights",
     ]
     urls += [f"/static/{p.relative_to(STATIC).as_posix()}" for p in sorted(STATIC.rglob("*")) if p.is_file()]
     for url in urls:
@@ -306,6 +308,9 @@ def test_public_pages_and_files_carry_no_biometric_data(world: World) -> None:
     unpublished = client.post("/api/deployments", json=application, headers=world.site.auth("op")).json()["id"]
     assert client.get(f"/api/public/deployments/{unpublished}").status_code == 404
     assert client.get(f"/api/public/deployments/{unpublished}/record").status_code == 404
+    assert client.get(f"/deployments/{unpublished}").status_code == 404
+    page = client.get(f"/deployments/{world.deployment}").text  # readable, and no SQL shown to the public
+    assert "Legal basis" in page and "SELECT" not in page and "audit_log" not in page
     assert unpublished not in [d["id"] for d in client.get("/api/public/deployments").json()]
 
 

@@ -39,6 +39,7 @@ from .routes import (
     gallery,
     pages,
     public,
+    public_pages,
     rights,
     session,
 )
@@ -127,6 +128,7 @@ ROUTERS = (
     rights.router,
     audit_view.router,
     desk.router,
+    public_pages.router,
     pages.router,
 )
 

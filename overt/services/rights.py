@@ -22,6 +22,7 @@ from ..engine.types import Embedding
 from ..gallery import store
 from ..gallery.crypto import KeyRing
 from ..governance.permissions import Refused
+from ..reports import ConfigError, load_config
 from ..rights import requests as rules
 from ..rights.letter import render_letter
 from ..storage.models import (
@@ -38,6 +39,7 @@ from ..storage.models import (
 from .alerts import EVIDENCE_CONTEXT
 from .cameras import clean_photo
 from .core import PUBLIC, Actor, Operation, operate, record_failure
+from .reports import CONFIG_FILE
 
 if TYPE_CHECKING:
     from . import Overt
@@ -459,6 +461,15 @@ class RightsService:
                 sha256=hashlib.sha256(data).hexdigest(),
             )
             return data
+
+    def contacts(self) -> dict[str, str]:
+        """What the public rights page says about whom to write to (accountability.yaml; public statements)."""
+        try:
+            config = load_config(self.overt.settings.home / CONFIG_FILE)
+        except ConfigError:
+            return {}  # the reports say what is wrong with the file; this page falls back to plain words
+        keys = ("agency", "contact", "complaint_procedure", "data_protection_authority")
+        return {k: str(config[k]) for k in keys if config.get(k)}
 
     # --- complaints ---------------------------------------------------------------------------------
     def complain(
