@@ -123,7 +123,7 @@
         el('td', {}, r.deployment ?? ''), el('td', {}, r.object_type ? `${r.object_type} ${r.object_id}` : ''),
         el('td', {}, r.outcome),
         el('td', {}, el('dl', { class: 'facts details' },
-          Object.entries(r.details).map(([k, v]) => [el('dt', {}, label(k)), el('dd', {}, text(v))]))))),
+          Object.entries(r.details).flatMap(([k, v]) => [el('dt', {}, label(k)), el('dd', {}, text(v))]))))),
       'No records match these filters.'));
     document.getElementById('tab-audit').dataset.ready = String(Date.now());
   }
