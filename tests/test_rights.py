@@ -314,3 +314,37 @@ def test_access_request_over_http(tmp_path: Path) -> None:
     assert letter.status_code == 200 and letter.content.startswith(b"%PDF")
     closed = site.client.post(f"/api/requests/{request_id}/close", json={"note": "none held"}, headers=site.auth("dpo"))
     assert closed.json()["status"] == "closed" and not closed.json()["has_photo"]
+
+
+def test_a_closed_requests_photo_is_not_left_in_the_sqlite_files(overt: Overt) -> None:
+    if not overt.db.is_sqlite:
+        pytest.skip("inspects the SQLite file's bytes")
+    opened = overt.rights.access(DPO, (FACES / "042_neutral.jpg").read_bytes(), requester="Jane Roe")
+    with overt.db.session() as session:
+        image, template = session.execute(text("SELECT image, template FROM request_photos")).one()
+    path = Path(overt.db.engine.url.database or "")
+    files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    assert any(image[-64:] in p.read_bytes() for p in files)  # the detector is not blind
+    overt.rights.close(DPO, opened["id"])
+    for p in files:
+        if p.exists():
+            data = p.read_bytes()
+            assert image[-64:] not in data and template[-64:] not in data, p
+
+
+def test_two_erasures_of_one_request_at_once_delete_and_record_once(overt: Overt) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    populated(overt)
+    opened = overt.rights.open(DPO, "erasure", requester="Jane Roe", photo=(FACES / "042_smiling.jpg").read_bytes())
+
+    def erase() -> str:
+        try:
+            return overt.rights.erase(DPO, opened["id"])["outcome"]
+        except Refused as exc:
+            return exc.rule
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(lambda _: erase(), range(2)))
+    assert results == ["erased", "request-decided"]
+    assert len(records(overt, "request.erase")) == 1

@@ -309,7 +309,8 @@ class RightsService:
 
     # --- the DPO's decisions --------------------------------------------------------------------
     def _get(self, op: Operation, request_id: int) -> SubjectRequest:
-        request = op.session.get(SubjectRequest, request_id)
+        """The request, its row locked (PostgreSQL) so that two decisions on it cannot both pass its checks."""
+        request = op.session.get(SubjectRequest, request_id, with_for_update=True)
         if request is None:
             raise Refused("unknown-request", f"no request {request_id}")
         return request
@@ -401,7 +402,9 @@ class RightsService:
                 deleted=deleted,
                 reason=request.reason,
             )
-            return request_view(request, op.at)
+            view = request_view(request, op.at)
+        self.overt.system.vacuum()  # SQLite: the deleted pages leave the file and its WAL, not just the tables
+        return view
 
     @staticmethod
     def _delete(session: Session, subject_ids: list[int], alert_ids: list[int]) -> dict[str, Any]:
@@ -445,7 +448,9 @@ class RightsService:
                 on_time=op.at <= request.deadline,
                 photo_deleted=had_photo,
             )
-            return request_view(request, op.at)
+            view = request_view(request, op.at)
+        self.overt.system.vacuum()
+        return view
 
     def letter(self, actor: Actor, request_id: int, fmt: str = "html") -> bytes:
         """The answer the person receives (HTML or PDF): what was found or done, refusals with their ground."""
@@ -513,7 +518,7 @@ class RightsService:
             return complaint.id
 
     def _complaint(self, op: Operation, complaint_id: int) -> Complaint:
-        complaint = op.session.get(Complaint, complaint_id)
+        complaint = op.session.get(Complaint, complaint_id, with_for_update=True)
         if complaint is None:
             raise Refused("unknown-complaint", f"no complaint {complaint_id}")
         return complaint
