@@ -92,7 +92,7 @@ def test_audit_filtering_across_pages(served: Served) -> None:  # noqa: F811
     auditor = Actor("aud", "auditor")
     for _ in range(60):  # sixty refusals by the auditor among everything else
         with pytest.raises(Exception, match="role"):
-            served.site.overt.rights.complaints(auditor)
+            served.site.overt.complaints.list(auditor)
     page = served.console("dpo")
     page.click("#to-audit")
     page.wait_for_selector("#chain[data-ok=true]")

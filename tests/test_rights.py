@@ -221,8 +221,8 @@ def test_annual_report_counts_requests_and_complaints(overt: Overt) -> None:
     overt.rights.decide(DPO, objection["id"], "refuse", "overriding grounds", ground="GDPR Art. 21(1)")
     overt.rights.close(DPO, objection["id"])
     overt.rights.open(DPO, "rectification", requester="Kim")
-    complaint = overt.rights.complain("The camera at the station has no notice", place="Station N")
-    overt.rights.answer(DPO, complaint, "upheld", "A notice was put up.")
+    complaint = overt.complaints.submit("The camera at the station has no notice", place="Station N")
+    overt.complaints.answer(DPO, complaint, "upheld", "A notice was put up.")
     today = datetime.now(UTC).date()
     report = overt.reports.annual(actor("aud"), today, today)
     (rights,) = [s for s in report["sections"] if s["key"] == "rights"]
@@ -241,7 +241,7 @@ def test_annual_report_counts_requests_and_complaints(overt: Overt) -> None:
 def test_a_complaint_from_the_public_form_to_its_answer(tmp_path: Path) -> None:
     from PIL import Image
 
-    from overt.services.rights import ATTACHMENT_CONTEXT
+    from overt.services.complaints import ATTACHMENT_CONTEXT
     from overt.storage.models import Complaint
     from tests.test_api import jpeg_bytes, make_site
 

@@ -187,7 +187,7 @@ def complaint_list(
     status: str | None = typer.Option(None, "--status", help="received, triaged, answered or pending."),
     as_json: bool = JsonOpt,
 ) -> None:
-    rows = overt(ctx).rights.complaints(acting(ctx), status)
+    rows = overt(ctx).complaints.list(acting(ctx), status)
     if as_json:
         print_json(rows)
         return
@@ -199,7 +199,7 @@ def complaint_list(
 
 @complaint_app.command("show")
 def complaint_show(ctx: typer.Context, complaint_id: int, as_json: bool = JsonOpt) -> None:
-    view = overt(ctx).rights.complaint(acting(ctx), complaint_id)
+    view = overt(ctx).complaints.show(acting(ctx), complaint_id)
     if as_json:
         print_json(view)
         return
@@ -216,7 +216,7 @@ def complaint_triage(
     deployment: int | None = typer.Option(None, "--deployment", "-d", help="The deployment it concerns."),
     as_json: bool = JsonOpt,
 ) -> None:
-    view = overt(ctx).rights.triage(acting(ctx), complaint_id, priority, note, deployment)
+    view = overt(ctx).complaints.triage(acting(ctx), complaint_id, priority, note, deployment)
     print_json(view) if as_json else console.print(f"complaint {complaint_id} triaged ({priority})")
 
 
@@ -228,7 +228,7 @@ def complaint_answer(
     answer: str = typer.Option(..., "--answer"),
     as_json: bool = JsonOpt,
 ) -> None:
-    view = overt(ctx).rights.answer(acting(ctx), complaint_id, outcome, answer)
+    view = overt(ctx).complaints.answer(acting(ctx), complaint_id, outcome, answer)
     print_json(view) if as_json else console.print(f"complaint {complaint_id} answered ({outcome})")
 
 

@@ -7,66 +7,59 @@ Every figure is computed from the audit log's request.* and complaint.* records,
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 
-from .data import Item, Sources, fact, figure, median_and_max
+from .data import Entry, Item, Selection, Sources, fact, figure, median_and_max
 
 ACTIONS = ("request.open", "request.close", "complaint.receive", "complaint.answer")
 
 
-def _by(entries, key: str) -> dict[str, int]:
-    return dict(sorted(Counter(e.details[key] for e in entries).items()))
+def _tallies(period: Selection) -> tuple[Callable[..., Item], Callable[..., list[Item]]]:
+    """Two item makers over one selection: counts by a detail, and the median and longest time to answer."""
+
+    def by(key: str, label: str, entries: list[Entry], name: Callable[[Entry], str], method: str) -> Item:
+        counts = dict(sorted(Counter(name(e) for e in entries).items()))
+        seqs = [e.seq for e in entries]
+        return fact(key, label, counts, source="audit", query=period.query, method=method, seqs=seqs)
+
+    def days(key: str, what: str, entries: list[Entry], action: str) -> list[Item]:
+        median, longest = median_and_max([e.details["days_to_answer"] for e in entries])
+        return [
+            figure(
+                f"{key}_{stat}",
+                f"Days to answer {what} ({'median' if stat == 'median' else 'longest'})",
+                value,
+                query=period.query,
+                method=f"{'median' if stat == 'median' else 'maximum'} of details.days_to_answer in the {action} rows",
+                seqs=[e.seq for e in entries],
+            )
+            for stat, value in (("median", median), ("max", longest))
+        ]
+
+    return by, days
 
 
 def rights_items(sources: Sources, since: datetime, until: datetime) -> list[Item]:
     period = sources.audit(ACTIONS, since=since, until=until)
     opened, closed = period.where("request.open"), period.where("request.close")
     answered = period.where("complaint.answer")
-    outcomes = Counter(f"{e.details['kind']}: {e.details['result']}" for e in closed)
-    median, longest = median_and_max([e.details["days_to_answer"] for e in closed])
     late = [e for e in closed if not e.details["on_time"]]
-    c_median, c_longest = median_and_max([e.details["days_to_answer"] for e in answered])
-
-    def by(key: str, label: str, entries, field: str, method: str) -> Item:
-        return fact(
-            key,
-            label,
-            _by(entries, field),
-            source="audit",
-            query=period.query,
-            method=method,
-            seqs=[e.seq for e in entries],
-        )
-
+    by, days = _tallies(period)
     return [
         period.count("subject_requests", "Data-subject requests received", "request.open"),
-        by("subject_requests_by_kind", "… by kind", opened, "kind", "request.open rows counted by details.kind"),
+        by(
+            "subject_requests_by_kind", "… by kind", opened, lambda e: e.details["kind"], "request.open by details.kind"
+        ),
         period.count("subject_requests_answered", "Requests answered (closed)", "request.close"),
-        fact(
+        by(
             "subject_requests_by_outcome",
             "… by kind and outcome",
-            dict(sorted(outcomes.items())),
-            source="audit",
-            query=period.query,
-            method="request.close rows counted by details.kind and details.result",
-            seqs=[e.seq for e in closed],
+            closed,
+            lambda e: f"{e.details['kind']}: {e.details['result']}",
+            "request.close rows counted by details.kind and details.result",
         ),
-        figure(
-            "subject_request_days_median",
-            "Days to answer a request (median)",
-            median,
-            query=period.query,
-            method="median of details.days_to_answer in the request.close rows",
-            seqs=[e.seq for e in closed],
-        ),
-        figure(
-            "subject_request_days_max",
-            "Days to answer a request (longest)",
-            longest,
-            query=period.query,
-            method="maximum of details.days_to_answer in the request.close rows",
-            seqs=[e.seq for e in closed],
-        ),
+        *days("subject_request_days", "a request", closed, "request.close"),
         figure(
             "subject_requests_late",
             "Requests answered after their deadline",
@@ -77,21 +70,12 @@ def rights_items(sources: Sources, since: datetime, until: datetime) -> list[Ite
         ),
         period.count("complaints", "Complaints received", "complaint.receive"),
         period.count("complaints_answered", "Complaints answered", "complaint.answer"),
-        by("complaints_by_outcome", "… by outcome", answered, "result", "complaint.answer rows by details.result"),
-        figure(
-            "complaint_days_median",
-            "Days to answer a complaint (median)",
-            c_median,
-            query=period.query,
-            method="median of details.days_to_answer in the complaint.answer rows",
-            seqs=[e.seq for e in answered],
+        by(
+            "complaints_by_outcome",
+            "… by outcome",
+            answered,
+            lambda e: e.details["result"],
+            "complaint.answer by result",
         ),
-        figure(
-            "complaint_days_max",
-            "Days to answer a complaint (longest)",
-            c_longest,
-            query=period.query,
-            method="maximum of details.days_to_answer in the complaint.answer rows",
-            seqs=[e.seq for e in answered],
-        ),
+        *days("complaint_days", "a complaint", answered, "complaint.answer"),
     ]

@@ -23,6 +23,7 @@ from .alerts import AlertService
 from .audit_view import AuditViewService
 from .cameras import CameraService
 from .cohorts import CohortService
+from .complaints import ComplaintService
 from .core import PUBLIC, Actor, operate
 from .deployments import DeploymentService
 from .evaluation import EvaluationService
@@ -175,6 +176,10 @@ class Overt:
     @cached_property
     def rights(self) -> RightsService:
         return RightsService(self)
+
+    @cached_property
+    def complaints(self) -> ComplaintService:
+        return ComplaintService(self)
 
     @cached_property
     def audit_view(self) -> AuditViewService:

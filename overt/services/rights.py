@@ -16,19 +16,19 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..engine import EngineError, ImageError
+from ..engine import EngineError
 from ..engine.compare import compare
 from ..engine.types import Embedding
 from ..gallery import store
 from ..gallery.crypto import KeyRing
 from ..governance.permissions import Refused
 from ..reports import ConfigError, load_config
+from ..reports.data import iso
 from ..rights import requests as rules
 from ..rights.letter import render_letter
 from ..storage.models import (
     Alert,
     Camera,
-    Complaint,
     Deployment,
     Evidence,
     RequestPhoto,
@@ -37,8 +37,7 @@ from ..storage.models import (
     Watchlist,
 )
 from .alerts import EVIDENCE_CONTEXT
-from .cameras import clean_photo
-from .core import PUBLIC, Actor, Operation, operate, record_failure
+from .core import Actor, Operation, operate, record_failure
 from .reports import CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -47,15 +46,7 @@ if TYPE_CHECKING:
 ACTION = "subject-request"
 PHOTO_CONTEXT = "request-photo"
 TEMPLATE_CONTEXT = "request-template"
-ATTACHMENT_CONTEXT = "complaint-attachment"
 SEARCH_TOP = 100  # watchlist entries listed per request: more than one person ever holds on one face
-PRIORITIES = ("low", "normal", "urgent")
-COMPLAINT_OUTCOMES = ("upheld", "partly-upheld", "not-upheld", "referred")
-COMPLAINT_MAX_BYTES = 5 * 1024 * 1024
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at else None
 
 
 def request_view(request: SubjectRequest, at: datetime) -> dict[str, Any]:
@@ -73,12 +64,12 @@ def request_view(request: SubjectRequest, at: datetime) -> dict[str, Any]:
         "legal_ground": request.legal_ground,
         "note": request.note,
         "opened_by": request.opened_by,
-        "opened": _iso(request.opened_at),
-        "deadline": _iso(request.deadline),
+        "opened": iso(request.opened_at),
+        "deadline": iso(request.deadline),
         "extension_reason": request.extension_reason,
         "overdue": request.status != "closed" and at > request.deadline,
-        "decided": _iso(request.decided_at),
-        "closed": _iso(request.closed_at),
+        "decided": iso(request.decided_at),
+        "closed": iso(request.closed_at),
         "has_photo": request.photo is not None,
         "found": request.findings.get("found", []),
         "alerts": request.findings.get("alerts", []),
@@ -87,42 +78,13 @@ def request_view(request: SubjectRequest, at: datetime) -> dict[str, Any]:
     }
 
 
-def complaint_view(complaint: Complaint) -> dict[str, Any]:
-    return {
-        "id": complaint.id,
-        "what": complaint.what,
-        "place": complaint.place,
-        "when": complaint.when,
-        "contact": complaint.contact,
-        "deployment": complaint.deployment_id,
-        "has_attachment": complaint.attachment is not None,
-        "status": complaint.status,
-        "priority": complaint.priority,
-        "triage_note": complaint.triage_note,
-        "outcome": complaint.outcome,
-        "answer": complaint.answer,
-        "handled_by": complaint.handled_by,
-        "received": _iso(complaint.received_at),
-        "answered": _iso(complaint.answered_at),
-    }
-
-
-def reencrypt_rights(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
-    """Key rotation: requesters' photos and templates, and complaints' attachments, in the caller's transaction."""
-    counts = {"request_photos": 0, "complaint_attachments": 0}
-    for photo in session.scalars(select(RequestPhoto)):
+def reencrypt_requests(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
+    """Key rotation: requesters' photos and templates, in the caller's transaction."""
+    photos = list(session.scalars(select(RequestPhoto)))
+    for photo in photos:
         photo.image = new.encrypt(old.decrypt(photo.image, PHOTO_CONTEXT), PHOTO_CONTEXT)
         photo.template = new.encrypt(old.decrypt(photo.template, TEMPLATE_CONTEXT), TEMPLATE_CONTEXT)
-        counts["request_photos"] += 1
-    for complaint in session.scalars(select(Complaint).where(Complaint.attachment.is_not(None))):
-        assert complaint.attachment is not None
-        complaint.attachment = new.encrypt(old.decrypt(complaint.attachment, ATTACHMENT_CONTEXT), ATTACHMENT_CONTEXT)
-        counts["complaint_attachments"] += 1
-    return counts
-
-
-def _days(since: datetime, at: datetime) -> float:
-    return round((at - since).total_seconds() / 86400, 2)
+    return {"request_photos": len(photos)}
 
 
 class RightsService:
@@ -224,8 +186,8 @@ class RightsService:
                     "subject_id": candidate.subject_id,
                     "category": subject.category,
                     "legal_basis": subject.legal_basis,
-                    "added": _iso(subject.created_at),
-                    "expires": _iso(subject.expires_at),
+                    "added": iso(subject.created_at),
+                    "expires": iso(subject.expires_at),
                     "score": round(candidate.score, 4),
                 }
             )
@@ -245,7 +207,7 @@ class RightsService:
                 "watchlists": len(watchlists),
                 "evidence": compared,
                 "threshold": threshold,
-                "at": _iso(op.at),
+                "at": iso(op.at),
             },
         }
         op.record(
@@ -293,7 +255,7 @@ class RightsService:
         deployment = session.get(Deployment, alert.deployment_id)
         return {
             "id": alert.id,
-            "time": _iso(alert.created_at),
+            "time": iso(alert.created_at),
             "deployment": alert.deployment_id,
             "deployment_name": deployment.name if deployment else "",
             "camera": alert.camera_id,
@@ -304,7 +266,7 @@ class RightsService:
             "status": alert.status,
             "outcome": alert.outcome,
             "basis": basis,
-            "expires": _iso(alert.expires_at),
+            "expires": iso(alert.expires_at),
         }
 
     # --- the DPO's decisions --------------------------------------------------------------------
@@ -475,115 +437,3 @@ class RightsService:
             return {}  # the reports say what is wrong with the file; this page falls back to plain words
         keys = ("agency", "contact", "complaint_procedure", "data_protection_authority")
         return {k: str(config[k]) for k in keys if config.get(k)}
-
-    # --- complaints ---------------------------------------------------------------------------------
-    def complain(
-        self,
-        what: str,
-        *,
-        place: str = "",
-        when: str = "",
-        contact: str = "",
-        attachment: bytes | None = None,
-        max_bytes: int = COMPLAINT_MAX_BYTES,
-    ) -> int:
-        """Anyone may complain (no login). An attached image is re-encoded (no EXIF: GPS, device), then encrypted."""
-        what = rules.check_text("what happened", what, required=True)
-        place, contact = rules.check_text("where", place), rules.check_text("the contact", contact)
-        when = rules.check_text("when", when)[:64]
-        try:
-            cleaned = clean_photo(attachment, max_bytes) if attachment else None
-        except ImageError as exc:
-            raise Refused("attachment", f"the attachment is not a readable image: {exc}") from None
-        with self.overt.db.session() as session:
-            complaint = Complaint(
-                what=what,
-                place=place,
-                when=when,
-                contact=contact,
-                attachment=self.overt.keys.encrypt(cleaned, ATTACHMENT_CONTEXT) if cleaned else None,
-            )
-            session.add(complaint)
-            session.flush()
-            self.overt.record(
-                session,
-                "complaint.receive",
-                actor=PUBLIC.name,
-                object_type="complaint",
-                object_id=str(complaint.id),
-                complaint_id=complaint.id,
-                with_attachment=cleaned is not None,
-                with_contact=bool(contact),
-            )
-            return complaint.id
-
-    def _complaint(self, op: Operation, complaint_id: int) -> Complaint:
-        complaint = op.session.get(Complaint, complaint_id, with_for_update=True)
-        if complaint is None:
-            raise Refused("unknown-complaint", f"no complaint {complaint_id}")
-        return complaint
-
-    def complaints(self, actor: Actor, status: str | None = None) -> list[dict[str, Any]]:
-        with operate(self.overt, actor, "complaint.manage") as op:
-            query = select(Complaint).order_by(Complaint.id.desc())
-            if status == "pending":
-                query = query.where(Complaint.status != "answered")
-            elif status:
-                query = query.where(Complaint.status == status)
-            return [complaint_view(c) for c in op.session.scalars(query)]
-
-    def complaint(self, actor: Actor, complaint_id: int) -> dict[str, Any]:
-        with operate(self.overt, actor, "complaint.manage") as op:
-            return complaint_view(self._complaint(op, complaint_id))
-
-    def attachment(self, actor: Actor, complaint_id: int) -> bytes:
-        with operate(self.overt, actor, "complaint.manage") as op:
-            complaint = self._complaint(op, complaint_id)
-            if complaint.attachment is None:
-                raise Refused("no-attachment", f"complaint {complaint_id} has no attachment (none sent, or answered)")
-            return self.overt.keys.decrypt(complaint.attachment, ATTACHMENT_CONTEXT)
-
-    def triage(
-        self, actor: Actor, complaint_id: int, priority: str, note: str = "", deployment_id: int | None = None
-    ) -> dict[str, Any]:
-        if priority not in PRIORITIES:
-            raise Refused("priority", f"priority is one of {', '.join(PRIORITIES)}")
-        with operate(self.overt, actor, "complaint.manage") as op:
-            complaint = self._complaint(op, complaint_id)
-            if complaint.status == "answered":
-                raise Refused("complaint-answered", f"complaint {complaint_id} was already answered")
-            if deployment_id is not None and op.session.get(Deployment, deployment_id) is None:
-                raise Refused("unknown-deployment", f"no deployment {deployment_id}")
-            complaint.status, complaint.priority = "triaged", priority
-            complaint.triage_note = rules.check_text("the note", note)
-            complaint.deployment_id, complaint.handled_by = deployment_id, actor.name
-            op.record(
-                "complaint.triage",
-                object_type="complaint",
-                object_id=complaint_id,
-                complaint_id=complaint_id,
-                priority=priority,
-                concerns_deployment=deployment_id,
-            )
-            return complaint_view(complaint)
-
-    def answer(self, actor: Actor, complaint_id: int, outcome: str, answer: str) -> dict[str, Any]:
-        """The DPO's answer and its outcome; the attachment is deleted with it (it served the triage)."""
-        if outcome not in COMPLAINT_OUTCOMES:
-            raise Refused("outcome", f"outcome is one of {', '.join(COMPLAINT_OUTCOMES)}")
-        with operate(self.overt, actor, "complaint.manage") as op:
-            complaint = self._complaint(op, complaint_id)
-            if complaint.status == "answered":
-                raise Refused("complaint-answered", f"complaint {complaint_id} was already answered")
-            complaint.answer = rules.check_text("the answer", answer, required=True)
-            complaint.status, complaint.outcome, complaint.answered_at = "answered", outcome, op.at
-            complaint.handled_by, complaint.attachment = actor.name, None
-            op.record(
-                "complaint.answer",
-                object_type="complaint",
-                object_id=complaint_id,
-                complaint_id=complaint_id,
-                result=outcome,
-                days_to_answer=_days(complaint.received_at, op.at),
-            )
-            return complaint_view(complaint)

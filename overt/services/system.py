@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +18,11 @@ from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
 from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
 from .alerts import EVIDENCE_CONTEXT
+from .audit_view import record_view
 from .cameras import REPORT_CONTEXT
+from .complaints import reencrypt_attachments
 from .core import Actor, now, operate
-from .rights import reencrypt_rights
+from .rights import reencrypt_requests
 
 if TYPE_CHECKING:
     from . import Overt
@@ -116,7 +117,8 @@ class SystemService:
         with operate(self.overt, actor, "key.rotate") as op:
             counts = reencrypt_all(op.session, old, new)
             counts.update(reencrypt_evidence(op.session, old, new))
-            counts.update(reencrypt_rights(op.session, old, new))
+            counts.update(reencrypt_requests(op.session, old, new))
+            counts.update(reencrypt_attachments(op.session, old, new))
             for watchlist_id in op.session.scalars(select(Watchlist.id)):
                 bump(op.session, watchlist_id)
             op.record("key.rotate", old_key=old.current_id, new_key=new.current_id, reencrypted=counts)
@@ -218,21 +220,7 @@ class SystemService:
                 query = query.where(AuditRecord.seq < before_seq)
             if action:
                 query = query.where(AuditRecord.action == action)
-            return [
-                {
-                    "seq": r.seq,
-                    "at": r.at.isoformat(),
-                    "actor": r.actor,
-                    "action": r.action,
-                    "deployment": r.deployment_id,
-                    "object_type": r.object_type,
-                    "object_id": r.object_id,
-                    "outcome": r.outcome,
-                    "details": json.loads(r.details),
-                    "hash": r.hash,
-                }
-                for r in op.session.scalars(query)
-            ]
+            return [record_view(r) for r in op.session.scalars(query)]
 
     def export_audit(self, actor: Actor, out: Path | TextIO, since_seq: int | None = None) -> ExportResult:
         with operate(self.overt, actor, "audit.read") as op:

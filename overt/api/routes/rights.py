@@ -178,7 +178,7 @@ async def complain(
     data = await attachment.read() if attachment is not None else b""
     limit = request.app.state.settings.max_report_bytes
     complaint_id = await run_in_threadpool(
-        overt.rights.complain, what, place=place, when=when, contact=contact, attachment=data or None, max_bytes=limit
+        overt.complaints.submit, what, place=place, when=when, contact=contact, attachment=data or None, max_bytes=limit
     )
     return {"id": complaint_id, "status": "received"}
 
@@ -189,12 +189,12 @@ def list_complaints(
     overt: OvertDep,
     status: Annotated[Literal["received", "triaged", "answered", "pending"] | None, Query()] = None,
 ) -> list[dict[str, Any]]:
-    return overt.rights.complaints(actor, status)
+    return overt.complaints.list(actor, status)
 
 
 @router.get("/complaints/{complaint_id}", openapi_extra=needs(COMPLAINTS))
 def show_complaint(complaint_id: int, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
-    return overt.rights.complaint(actor, complaint_id)
+    return overt.complaints.show(actor, complaint_id)
 
 
 @router.get(
@@ -205,15 +205,15 @@ def show_complaint(complaint_id: int, actor: ActorDep, overt: OvertDep) -> dict[
 )
 def complaint_attachment(complaint_id: int, actor: ActorDep, overt: OvertDep) -> Response:
     """The attachment, re-encoded without metadata, until the complaint is answered."""
-    return jpeg(overt.rights.attachment(actor, complaint_id))
+    return jpeg(overt.complaints.attachment(actor, complaint_id))
 
 
 @router.post("/complaints/{complaint_id}/triage", openapi_extra=needs(COMPLAINTS))
 def triage_complaint(complaint_id: int, body: Triage, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
-    return overt.rights.triage(actor, complaint_id, body.priority, body.note, body.deployment)
+    return overt.complaints.triage(actor, complaint_id, body.priority, body.note, body.deployment)
 
 
 @router.post("/complaints/{complaint_id}/answer", openapi_extra=needs(COMPLAINTS))
 def answer_complaint(complaint_id: int, body: Answer, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
     """Answer with an outcome; the attachment is deleted."""
-    return overt.rights.answer(actor, complaint_id, body.outcome, body.answer)
+    return overt.complaints.answer(actor, complaint_id, body.outcome, body.answer)
