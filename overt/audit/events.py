@@ -682,7 +682,8 @@ class RequestDecided(Event):
 @_register
 @dataclass(frozen=True, kw_only=True)
 class RequestErased(Event):
-    """An erasure for request `request_id`: what was deleted, as ids and counts, never the data.
+    """An erasure for request `request_id`, found with the requester's photo `image_sha256`: what was deleted,
+    as ids and counts, never the data.
 
     subject_ids: subjects deleted with their templates and reference photos; template_ids: those templates;
     alert_ids: alerts deleted with their reviews and evidence; deleted: counts per kind.
@@ -690,6 +691,7 @@ class RequestErased(Event):
 
     name = "request.erase"
     request_id: int
+    image_sha256: str
     subject_ids: tuple[int, ...]
     template_ids: tuple[int, ...]
     alert_ids: tuple[int, ...]

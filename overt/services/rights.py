@@ -9,6 +9,7 @@ templates) while the request is open, and deleted when it closes.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from ..storage.models import (
     Watchlist,
 )
 from .alerts import EVIDENCE_CONTEXT
-from .core import Actor, Operation, operate, record_failure
+from .core import Actor, Operation, now, operate, record_failure
 from .reports import CONFIG_FILE
 
 if TYPE_CHECKING:
@@ -87,6 +88,14 @@ def reencrypt_requests(session: Session, old: KeyRing, new: KeyRing) -> dict[str
     return {"request_photos": len(photos)}
 
 
+@dataclass(frozen=True)
+class EvidenceMatches:
+    """The alerts whose evidence shows the requester's face, and how many evidence images were compared."""
+
+    alert_ids: frozenset[int]
+    compared: int
+
+
 class RightsService:
     def __init__(self, overt: Overt) -> None:
         self.overt = overt
@@ -116,6 +125,7 @@ class RightsService:
             if kind == "erasure" and photo is None:
                 raise Refused("request-photo", "an erasure needs the requester's photo to find what to delete")
         embedding = self._embed(actor, photo) if photo is not None else None
+        evidence = self._evidence(embedding) if embedding is not None else None
         with operate(self.overt, actor, ACTION) as op:
             request = SubjectRequest(
                 kind=kind,
@@ -148,8 +158,8 @@ class RightsService:
                 deadline=request.deadline,
                 with_photo=photo is not None,
             )
-            if embedding is not None:
-                self._search(op, request, embedding)
+            if embedding is not None and evidence is not None:
+                self._search(op, request, embedding, evidence)
             return request_view(request, op.at)
 
     def _embed(self, actor: Actor, photo: bytes) -> Embedding:
@@ -168,8 +178,9 @@ class RightsService:
         return Embedding(vector, request.photo.model)
 
     # --- the search: watchlists, then evidence within retention -----------------------------------
-    def _search(self, op: Operation, request: SubjectRequest, embedding: Embedding) -> None:
-        """Find the face; store what was found on the request (for the letter) and audit ids only."""
+    def _search(self, op: Operation, request: SubjectRequest, embedding: Embedding, evidence: EvidenceMatches) -> None:
+        """Find the face on the watchlists; with the evidence matches found before the transaction, list the
+        alerts (those that still exist); store what was found on the request (for the letter); audit ids only."""
         threshold = self.overt.calibrated_threshold()
         watchlists = list(op.session.scalars(select(Watchlist).order_by(Watchlist.name)))
         candidates = self.overt.search_index.search(
@@ -191,7 +202,7 @@ class RightsService:
                     "score": round(candidate.score, 4),
                 }
             )
-        matched, compared = self._evidence_matches(op.session, embedding, op.at)
+        matched, compared = evidence.alert_ids, evidence.compared
         subject_ids = {f["subject_id"] for f in found}
         alerts = op.session.scalars(
             select(Alert)
@@ -223,19 +234,22 @@ class RightsService:
             alert_ids=tuple(a["id"] for a in listed),
         )
 
-    def _evidence_matches(self, session: Session, embedding: Embedding, at: datetime) -> tuple[set[int], int]:
-        """Alerts whose evidence (the face a camera or a search saw) is the requester's: decrypted and
-        compared here, never returned. Returns the alert ids and how many images were compared."""
+    def _evidence(self, embedding: Embedding) -> EvidenceMatches:
+        """Alerts whose evidence (the face a camera or a search saw) is the requester's: decrypted and compared
+        here, never returned. In a read-only session outside the write transaction: comparing many images must
+        not hold up the cameras' alerts (SQLite has one writer). Called only after the permission check."""
         engine = self.overt.lab.engine
         calibration, scorer = engine.calibration(), engine.scorer()
+        at = now()
+        with self.overt.db.session() as session:
+            rows = session.execute(
+                select(Evidence.alert_id, Evidence.data)
+                .join(Alert, Alert.id == Evidence.alert_id)
+                .where(Evidence.expires_at > at, Alert.expires_at > at)
+                .order_by(Evidence.id)
+            ).all()
         matched: set[int] = set()
         compared = 0
-        rows = session.execute(
-            select(Evidence.alert_id, Evidence.data)
-            .join(Alert, Alert.id == Evidence.alert_id)
-            .where(Evidence.expires_at > at, Alert.expires_at > at)
-            .order_by(Evidence.id)
-        ).all()
         for alert_id, blob in rows:
             if alert_id in matched:
                 continue
@@ -247,7 +261,23 @@ class RightsService:
             assert analysed.embedding is not None
             if compare(embedding, analysed.embedding, calibration, scorer).match:
                 matched.add(alert_id)
-        return matched, compared
+        return EvidenceMatches(frozenset(matched), compared)
+
+    def _prepare(self, actor: Actor, request_id: int, *, erasing: bool = False) -> tuple[Embedding, EvidenceMatches]:
+        """The role and the request's state first, then the evidence search, outside the write transaction."""
+        with operate(self.overt, actor, ACTION) as op:
+            request = self._get(op, request_id)
+            rules.check_open(request)
+            if erasing:
+                self._check_erasable(request)
+            embedding = self._stored_embedding(request)
+        return embedding, self._evidence(embedding)
+
+    @staticmethod
+    def _check_erasable(request: SubjectRequest) -> None:
+        if request.kind != "erasure":
+            raise Refused("request-kind", f"request {request.id} is an {request.kind} request, not an erasure")
+        rules.check_undecided(request)
 
     @staticmethod
     def _alert_view(session: Session, alert: Alert, basis: str) -> dict[str, Any]:
@@ -292,10 +322,11 @@ class RightsService:
 
     def search_again(self, actor: Actor, request_id: int) -> dict[str, Any]:
         """Search again with the stored template (the watchlists and evidence may have changed)."""
+        embedding, evidence = self._prepare(actor, request_id)
         with operate(self.overt, actor, ACTION) as op:
             request = self._get(op, request_id)
             rules.check_open(request)
-            self._search(op, request, self._stored_embedding(request))
+            self._search(op, request, embedding, evidence)
             return request_view(request, op.at)
 
     def extend(self, actor: Actor, request_id: int, reason: str, months: int = 1) -> dict[str, Any]:
@@ -332,12 +363,11 @@ class RightsService:
     def erase(self, actor: Actor, request_id: int, reason: str = "") -> dict[str, Any]:
         """Delete what Overt holds about the face, found afresh now: watchlist entries (templates and
         reference photos) and alerts (reviews and evidence). The log keeps ids and counts only."""
+        embedding, evidence = self._prepare(actor, request_id, erasing=True)
         with operate(self.overt, actor, ACTION) as op:
             request = self._get(op, request_id)
-            if request.kind != "erasure":
-                raise Refused("request-kind", f"request {request_id} is an {request.kind} request, not an erasure")
-            rules.check_undecided(request)
-            self._search(op, request, self._stored_embedding(request))
+            self._check_erasable(request)  # again: another erasure may have run meanwhile
+            self._search(op, request, embedding, evidence)
             subject_ids = sorted({f["subject_id"] for f in request.findings["found"]})
             alert_ids = sorted(a["id"] for a in request.findings["alerts"])
             deleted = self._delete(op.session, subject_ids, alert_ids)
@@ -358,6 +388,7 @@ class RightsService:
                 object_type="subject_request",
                 object_id=request_id,
                 request_id=request_id,
+                image_sha256=request.photo.image_sha256 if request.photo else "",
                 subject_ids=tuple(subject_ids),
                 template_ids=tuple(template_ids),
                 alert_ids=tuple(alert_ids),
