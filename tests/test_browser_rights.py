@@ -137,3 +137,38 @@ def test_public_map_works_offline_and_records_read_as_pages(served: Served) -> N
     public.click("a:has-text('Your rights')")
     public.wait_for_selector("#complaint-form")
     assert not script_errors(served)
+
+
+def test_reports_retention_users_and_watchlists_from_the_console(served: Served, tmp_path: Path) -> None:  # noqa: F811
+    dpo = served.console("dpo")
+    dpo.click("#to-accountability")
+    dpo.select_option("#report-generate select[name=kind]", "accountability")
+    dpo.select_option("#report-generate select[name=format]", "json")
+    with dpo.expect_download() as report:
+        dpo.click("#report-generate button[type=submit]")
+    saved = tmp_path / "report.json"
+    saved.write_bytes(Path(report.value.path()).read_bytes())
+    dpo.set_input_files("#report-verify input[name=file]", str(saved))
+    dpo.click("#report-verify button[type=submit]")
+    dpo.wait_for_selector("#report-verdict[data-ok=true]")
+    dpo.click("#to-retention")
+    dpo.click("#retention-preview")
+    dpo.wait_for_selector("#retention-result[data-step=preview]")
+    dpo.click("#retention-run")
+    dpo.wait_for_selector("#retention-result[data-step=run]")
+    dpo.click("#to-watchlists")
+    dpo.wait_for_selector('tr[data-watchlist="missing"] td.size:has-text("1")')
+    assert dpo.query_selector("#to-users") is None  # users are the administrator's
+    admin = served.console("admin")
+    admin.click("#to-users")
+    admin.fill("#user-form input[name=name]", "newdpo")
+    admin.select_option("#user-form select[name=role]", "dpo")
+    admin.click("#user-form button[type=submit]")
+    admin.wait_for_selector("#token-once:not([hidden]) code")
+    token = admin.text_content("#token-once code") or ""
+    assert token and served.site.client.get("/api/session", headers={"Authorization": f"Bearer {token}"}).is_success
+    admin.fill('tr[data-user="newdpo"] input[name=reason]', "left the post")
+    admin.click('tr[data-user="newdpo"] button:has-text("Disable")')
+    admin.wait_for_selector('tr[data-user="newdpo"]:has-text("disabled")')
+    assert served.site.client.get("/api/session", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert not script_errors(served)
