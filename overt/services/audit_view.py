@@ -79,7 +79,11 @@ class AuditViewService:
         self.overt = overt
 
     def page(self, actor: Actor, where: AuditFilter, *, cursor: int | None = None, limit: int = 50) -> dict[str, Any]:
-        """Newest first; `next_cursor` continues the same filter below the last record shown (None at the end)."""
+        """Newest first; `next_cursor` continues the same filter below the last record shown (None at the end).
+
+        The first page (no cursor) also counts the matching records and lists the actions in the log; later
+        pages skip both (each a scan), so paging through millions of records costs one index range a page.
+        """
         limit = max(1, min(limit, MAX_PAGE))
         with operate(self.overt, actor, "audit.read") as op:
             conditions = where.conditions()
@@ -87,15 +91,16 @@ class AuditViewService:
             if cursor is not None:
                 query = query.where(AuditRecord.seq < cursor)
             rows = list(op.session.scalars(query.limit(limit + 1)))
-            total = op.session.scalar(select(func.count()).select_from(AuditRecord).where(*conditions)) or 0
             more = len(rows) > limit
             rows = rows[:limit]
-            return {
+            page: dict[str, Any] = {
                 "records": [record_view(r) for r in rows],
                 "next_cursor": rows[-1].seq if more and rows else None,
-                "total": total,
-                "actions": sorted(op.session.scalars(select(AuditRecord.action).distinct())),
             }
+            if cursor is None:
+                page["total"] = op.session.scalar(select(func.count()).select_from(AuditRecord).where(*conditions))
+                page["actions"] = sorted(op.session.scalars(select(AuditRecord.action).distinct()))
+            return page
 
     def export(self, actor: Actor, where: AuditFilter) -> tuple[list[str], str]:
         """The filtered records as chain JSON lines (oldest first) and their sha256; the export is recorded."""

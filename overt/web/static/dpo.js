@@ -42,7 +42,7 @@
   }
 
   // --- the audit log -------------------------------------------------------------------------------
-  const audit = { cursors: [], next: null, verified: false };
+  const audit = { cursors: [], next: null, total: 0, verified: false };
   const auditFilters = el('form', { id: 'audit-filters' },
     field('Actor', input('actor', { placeholder: 'any' })),
     field('Action', el('select', { name: 'action' }, el('option', { value: '' }, 'any'))),
@@ -104,16 +104,19 @@
     const page = await desk.attempt(() => api('GET', `/api/audit/search?${params.toString()}`));
     if (!page) return;
     audit.next = page.next_cursor;
-    const actions = auditFilters.elements.namedItem('action');
-    const chosen = actions.value;
-    actions.replaceChildren(el('option', { value: '' }, 'any'),
-      ...[...new Set(page.actions.map((a) => `${a.split('.')[0]}.`))].filter((p) => page.actions.some((a) => a.includes('.') && a.startsWith(p)))
-        .map((p) => el('option', { value: p }, `${p}* (all)`)),
-      ...page.actions.map((a) => el('option', { value: a }, a)));
-    actions.value = chosen;
+    if (page.total !== undefined) { // the first page counts and lists the actions; later pages keep them
+      audit.total = page.total;
+      const actions = auditFilters.elements.namedItem('action');
+      const chosen = actions.value;
+      const prefixes = [...new Set(page.actions.filter((a) => a.includes('.')).map((a) => `${a.split('.')[0]}.`))];
+      actions.replaceChildren(el('option', { value: '' }, 'any'),
+        ...prefixes.map((p) => el('option', { value: p }, `${p}* (all)`)),
+        ...page.actions.map((a) => el('option', { value: a }, a)));
+      actions.value = chosen;
+    }
     const first = audit.cursors.length * Number(params.get('limit'));
-    document.getElementById('audit-position').textContent = page.total
-      ? `records ${first + 1}–${first + page.records.length} of ${page.total}` : 'no records match';
+    document.getElementById('audit-position').textContent = audit.total
+      ? `records ${first + 1}–${first + page.records.length} of ${audit.total}` : 'no records match';
     document.getElementById('audit-newer').disabled = audit.cursors.length === 0;
     document.getElementById('audit-older').disabled = page.next_cursor === null;
     document.getElementById('audit-table').replaceChildren(table(
