@@ -208,6 +208,19 @@ def test_request_contract_on_the_command_line(tmp_path: Path) -> None:
     letter = tmp_path / "letter.pdf"
     cli(home, "dpo", "request", "letter", str(erasure["id"]), "--format", "pdf", "--out", str(letter))
     assert letter.read_bytes().startswith(b"%PDF")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a photo")
+    bad = cli(home, "dpo", "request", "access", str(broken), "--requester", "X", check=False)
+    assert bad.returncode == 4 and len(bad.stderr.strip().splitlines()) == 1
+    unknown = cli(home, "dpo", "request", "open", "deletion", "--requester", "X", check=False)
+    assert unknown.returncode == 5 and "request-kind" in unknown.stderr
+    complaint = Overt(overt.settings).complaints.submit("The notice is missing", place="Station N")
+    cli(home, "dpo", "complaint", "triage", str(complaint), "--priority", "urgent")
+    answered = json.loads(
+        cli(home, "dpo", "complaint", "answer", str(complaint), "upheld", "--answer", "Fixed.", "--json").stdout
+    )
+    assert answered["status"] == "answered" and answered["outcome"] == "upheld"
+    assert cli(home, "aud", "complaint", "list", check=False).returncode == 5
     db.dispose()
 
 
