@@ -168,10 +168,12 @@ def test_deadlines_are_calendar_months() -> None:
 # --- the command line, as scripts use it -------------------------------------------------------------
 
 
-def cli(home: Path, user: str | None, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def cli(home: Path, user: str | None, *args: str, check: bool = True, db: str = "") -> subprocess.CompletedProcess:
     """One place that says who acts, so a change in how `--as` authenticates touches one function."""
     env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "200"}
     env.pop("OVERT_USER", None)
+    if "postgres" in db:
+        env["OVERT_DATABASE_URL"] = db
     prefix = ["--as", user] if user else []
     result = subprocess.run(
         [sys.executable, "-m", "overt", *prefix, *args], capture_output=True, text=True, env=env, timeout=300
@@ -182,45 +184,50 @@ def cli(home: Path, user: str | None, *args: str, check: bool = True) -> subproc
     return result
 
 
-def test_request_contract_on_the_command_line(tmp_path: Path) -> None:
+def test_request_contract_on_the_command_line(tmp_path: Path, database_url: str) -> None:
     home = tmp_path / "home"
-    overt = make_overt(home)
+    overt = make_overt(home, database_url)
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     populated(overt)
     overt.db.dispose()
+
+    def run(user: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return cli(home, user, *args, check=check, db=database_url)
+
     photo = str(FACES / "042_neutral.jpg")
-    refused = cli(home, "op", "request", "access", photo, "--requester", "Jane", "--json", check=False)
+    refused = run("op", "request", "access", photo, "--requester", "Jane", "--json", check=False)
     assert refused.returncode == 5 and len(refused.stderr.strip().splitlines()) == 1
-    out = json.loads(cli(home, "dpo", "request", "access", photo, "--requester", "Jane", "--json").stdout)
+    out = json.loads(run("dpo", "request", "access", photo, "--requester", "Jane", "--json").stdout)
     assert {"id", "found", "alerts"} <= set(out)
     assert out["found"][0]["watchlist"] == "missing" and out["found"][0]["subject"] == "case-42"
-    closed = json.loads(cli(home, "dpo", "request", "close", str(out["id"]), "--note", "sent", "--json").stdout)
+    closed = json.loads(run("dpo", "request", "close", str(out["id"]), "--note", "sent", "--json").stdout)
     assert closed["status"] == "closed"
-    db = Overt(overt.settings).db
+    later = Overt(overt.settings)  # a new process's view of the same installation
+    db = later.db
     with db.session() as session:
         assert session.execute(text("SELECT count(*) FROM request_photos")).scalar() == 0
-    erasure = json.loads(cli(home, "dpo", "request", "open", "erasure", photo, "--requester", "Jane", "--json").stdout)
-    erased = json.loads(cli(home, "dpo", "request", "erase", str(erasure["id"]), "--json").stdout)
+    erasure = json.loads(run("dpo", "request", "open", "erasure", photo, "--requester", "Jane", "--json").stdout)
+    erased = json.loads(run("dpo", "request", "erase", str(erasure["id"]), "--json").stdout)
     assert erased["outcome"] == "erased" and erased["deleted"]["subjects"] == 1
     with db.session() as session:
         assert session.execute(text("SELECT count(*) FROM subjects WHERE reference = 'case-42'")).scalar() == 0
         assert session.execute(text("SELECT count(*) FROM alerts")).scalar() == 0
     letter = tmp_path / "letter.pdf"
-    cli(home, "dpo", "request", "letter", str(erasure["id"]), "--format", "pdf", "--out", str(letter))
+    run("dpo", "request", "letter", str(erasure["id"]), "--format", "pdf", "--out", str(letter))
     assert letter.read_bytes().startswith(b"%PDF")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not a photo")
-    bad = cli(home, "dpo", "request", "access", str(broken), "--requester", "X", check=False)
+    bad = run("dpo", "request", "access", str(broken), "--requester", "X", check=False)
     assert bad.returncode == 4 and len(bad.stderr.strip().splitlines()) == 1
-    unknown = cli(home, "dpo", "request", "open", "deletion", "--requester", "X", check=False)
+    unknown = run("dpo", "request", "open", "deletion", "--requester", "X", check=False)
     assert unknown.returncode == 5 and "request-kind" in unknown.stderr
-    complaint = Overt(overt.settings).complaints.submit("The notice is missing", place="Station N")
-    cli(home, "dpo", "complaint", "triage", str(complaint), "--priority", "urgent")
+    complaint = later.complaints.submit("The notice is missing", place="Station N")
+    run("dpo", "complaint", "triage", str(complaint), "--priority", "urgent")
     answered = json.loads(
-        cli(home, "dpo", "complaint", "answer", str(complaint), "upheld", "--answer", "Fixed.", "--json").stdout
+        run("dpo", "complaint", "answer", str(complaint), "upheld", "--answer", "Fixed.", "--json").stdout
     )
     assert answered["status"] == "answered" and answered["outcome"] == "upheld"
-    assert cli(home, "aud", "complaint", "list", check=False).returncode == 5
+    assert run("aud", "complaint", "list", check=False).returncode == 5
     db.dispose()
 
 
