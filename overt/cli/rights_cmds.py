@@ -79,6 +79,7 @@ def request_open(
     details: str = typer.Option("", "--details", help="What the person asks (what to correct, why they object)."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Register an erasure, rectification or objection (an erasure needs the photo, searched at once)."""
     view = overt(ctx).rights.open(
         acting(ctx),
         kind,
@@ -97,6 +98,7 @@ def request_list(
     status: str | None = typer.Option(None, "--status", help="open, decided, closed or pending (not closed)."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Requests, newest first, with their deadlines (overdue ones marked)."""
     rows = overt(ctx).rights.list(acting(ctx), status)
     if as_json:
         print_json(rows)
@@ -110,6 +112,7 @@ def request_list(
 
 @request_app.command("show")
 def request_show(ctx: typer.Context, request_id: int, as_json: bool = JsonOpt) -> None:
+    """One request: its state, deadline, what was found or deleted."""
     _show(overt(ctx).rights.show(acting(ctx), request_id), as_json)
 
 
@@ -127,6 +130,7 @@ def request_extend(
     months: int = typer.Option(1, "--months", help="1 or 2; at most two months beyond the first deadline."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Extend the deadline with a reason (at most two months beyond the first deadline)."""
     _show(overt(ctx).rights.extend(acting(ctx), request_id, reason, months), as_json)
 
 
@@ -139,6 +143,7 @@ def request_decide(
     ground: str = typer.Option("", "--ground", help="The legal ground of a refusal (required to refuse)."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Grant or refuse a request; a refusal names its legal ground (--ground)."""
     _show(overt(ctx).rights.decide(acting(ctx), request_id, decision, reason, ground), as_json)
 
 
@@ -187,6 +192,7 @@ def complaint_list(
     status: str | None = typer.Option(None, "--status", help="received, triaged, answered or pending."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """The complaints register, newest first."""
     rows = overt(ctx).complaints.list(acting(ctx), status)
     if as_json:
         print_json(rows)
@@ -199,6 +205,7 @@ def complaint_list(
 
 @complaint_app.command("show")
 def complaint_show(ctx: typer.Context, complaint_id: int, as_json: bool = JsonOpt) -> None:
+    """One complaint with its triage and answer."""
     view = overt(ctx).complaints.show(acting(ctx), complaint_id)
     if as_json:
         print_json(view)
@@ -216,6 +223,7 @@ def complaint_triage(
     deployment: int | None = typer.Option(None, "--deployment", "-d", help="The deployment it concerns."),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Set a complaint's priority, a note and the deployment it concerns."""
     view = overt(ctx).complaints.triage(acting(ctx), complaint_id, priority, note, deployment)
     print_json(view) if as_json else console.print(f"complaint {complaint_id} triaged ({priority})")
 
@@ -228,6 +236,7 @@ def complaint_answer(
     answer: str = typer.Option(..., "--answer"),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Answer a complaint with its outcome; its attachment is deleted."""
     view = overt(ctx).complaints.answer(acting(ctx), complaint_id, outcome, answer)
     print_json(view) if as_json else console.print(f"complaint {complaint_id} answered ({outcome})")
 
