@@ -113,6 +113,8 @@ def test_erasure_leaves_no_template_photo_alert_or_evidence(overt: Overt) -> Non
         template_ids = list(session.scalars(select(Template.id).where(Template.subject_id == subject_id)))
         alert_ids = list(session.scalars(select(Alert.id).where(Alert.subject_id == subject_id)))
     assert template_ids and alert_ids and count(overt, Evidence, Evidence.alert_id.in_(alert_ids)) == 1
+    with pytest.raises(Refused, match="photo"):
+        overt.rights.open(DPO, "erasure", requester="Jane Roe")
     opened = overt.rights.open(DPO, "erasure", requester="Jane Roe", photo=(FACES / "042_smiling.jpg").read_bytes())
     with pytest.raises(Refused, match="erase"):
         overt.rights.decide(DPO, opened["id"], "grant", "yes")

@@ -72,7 +72,7 @@ def request_access(
 def request_open(
     ctx: typer.Context,
     kind: str = typer.Argument(..., help="erasure, rectification, objection (or access)."),
-    photo: Path | None = typer.Argument(None, help="The requester's photo (needed for an erasure)."),
+    photo: Path | None = typer.Argument(None, help="The requester's photo (needed for access and erasure)."),
     requester: str = RequesterOpt,
     channel: str = ChannelOpt,
     identity_ref: str = IdentityOpt,

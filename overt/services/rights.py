@@ -122,8 +122,10 @@ class RightsService:
         with operate(self.overt, actor, ACTION):  # the role first: the photo is decoded only after this
             rules.check_kind(kind)
             requester = rules.check_text("the requester", requester, required=True)
-            if kind == "erasure" and photo is None:
-                raise Refused("request-photo", "an erasure needs the requester's photo to find what to delete")
+            if kind in ("access", "erasure") and photo is None:
+                raise Refused(
+                    "request-photo", f"an {kind} request needs the requester's photo: Overt holds faces, not names"
+                )
         embedding = self._embed(actor, photo) if photo is not None else None
         evidence = self._evidence(embedding) if embedding is not None else None
         with operate(self.overt, actor, ACTION) as op:

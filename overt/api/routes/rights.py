@@ -78,7 +78,7 @@ async def open_request(
     channel: Annotated[str, Form(max_length=64)] = "",
     identity_ref: Text = "",
     details: Text = "",
-    photo: Annotated[UploadFile | None, File(description="The requester's photo (an erasure needs one).")] = None,
+    photo: Annotated[UploadFile | None, File(description="The photo (access and erasure need one).")] = None,
 ) -> dict[str, Any]:
     """Register a request of any kind; with a photo, what Overt holds about the face is found at once."""
     data = await photo.read() if photo is not None else None
