@@ -364,7 +364,7 @@ def test_watchlists_users_audit_retention_models(site: Site) -> None:
     assert "newcomer" in [u["name"] for u in site.client.get("/api/users", headers=site.auth("admin")).json()]
 
     verified = site.client.get("/api/audit/verify", headers=site.auth("aud")).json()
-    assert verified["ok"] and verified["records"] > 10
+    assert verified["ok"] and verified["records"] > 10, verified
     records = site.client.get("/api/audit/records?limit=5", headers=site.auth("aud")).json()
     assert [r["action"] for r in records][0] == "audit.verify" and len(records) == 5
     assert records[0]["seq"] > records[-1]["seq"]

@@ -26,15 +26,17 @@ from overt.audit import (
     AuditKeyError,
     AuditLog,
     Event,
+    MacKeyRing,
     SigningKey,
     describe_events,
+    load_or_create_mac_keys,
     load_or_create_signing_key,
     load_public_key,
     verify_chain,
 )
 from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, _register, is_simple_type
 from overt.audit.keys import KEY_FILE, PUBLIC_FILE, key_id
-from overt.audit.log import ZERO_HASH, canonical_json, chain_payload, checkpoint_message, record_hash
+from overt.audit.log import ZERO_HASH, canonical_json, chain_hash, chain_payload, checkpoint_message, record_hash
 from overt.storage.db import Database
 from overt.storage.models import AuditCheckpoint, AuditRecord
 
@@ -50,6 +52,11 @@ SAMPLE = {str: "x", int: 3, float: 0.5, bool: True, datetime: datetime(2026, 1, 
 @pytest.fixture
 def key(tmp_path: Path) -> SigningKey:
     return load_or_create_signing_key(tmp_path / "keys")
+
+
+@pytest.fixture
+def macs(tmp_path: Path) -> MacKeyRing:
+    return load_or_create_mac_keys(tmp_path / "keys")
 
 
 @pytest.fixture
@@ -78,7 +85,7 @@ def test_every_event_is_documented_and_carries_only_simple_fields() -> None:
         for f, hint in ((f.name, hints[f.name]) for f in fields(cls)):
             args = typing.get_args(hint)
             if typing.get_origin(hint) is dict:
-                assert args in ((str, int), (str, float)), (name, f)
+                assert args in ((str, int), (str, float), (str, str)), (name, f)
             elif typing.get_origin(hint) is tuple:
                 assert args[1] is Ellipsis and args[0] in allowed, (name, f)
             else:
@@ -163,8 +170,10 @@ def test_public_key_of_another_key_is_refused(tmp_path: Path) -> None:
 # --- the chain on both databases ---------------------------------------------------------------------------
 
 
-def test_chain_grows_links_and_verifies(database: Database, key: SigningKey, checkpoints: Path) -> None:
-    audit = AuditLog(database, key, checkpoint_every=10, checkpoint_file=checkpoints)
+def test_chain_grows_links_and_verifies(
+    database: Database, key: SigningKey, macs: MacKeyRing, checkpoints: Path
+) -> None:
+    audit = AuditLog(database, key, macs, checkpoint_every=10, checkpoint_file=checkpoints)
     fill(audit, 25, deployment_id=4)
     with database.session() as session:
         rows = session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
@@ -183,9 +192,9 @@ def test_chain_grows_links_and_verifies(database: Database, key: SigningKey, che
     assert verify_chain(database, key.public_key, checkpoints).checkpoints == 3
 
 
-def test_record_hash_is_sha256_of_canonical_json(database: Database, key: SigningKey) -> None:
+def test_record_hash_is_sha256_of_canonical_json(database: Database, key: SigningKey, macs: MacKeyRing) -> None:
     """What an independent verifier needs to know, pinned down."""
-    audit = AuditLog(database, key)
+    audit = AuditLog(database, key, macs)
     with database.session() as session:
         record = audit.append(
             session,
@@ -221,8 +230,22 @@ def test_record_hash_is_sha256_of_canonical_json(database: Database, key: Signin
     assert json.loads(stored.details)["template_ids"] == [1, 2]
 
 
-def test_triggers_forbid_update_and_delete(database: Database, key: SigningKey) -> None:
-    audit = AuditLog(database, key, checkpoint_every=1)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (1, "op", "gate.refused", None, "", "", "refused", '{"reason":"x"}'),
+        (10**12, "Zo\u00eb \"q\" \\ \n", "alert.raise", 42, "alert", "7", "ok", '{"note":"\u00e9\ud83d\ude00"}'),
+    ],
+)
+def test_fast_chain_hash_equals_the_canonical_definition(fields: tuple) -> None:
+    seq, *rest = fields
+    at = datetime(2026, 12, 2, 3, 4, 5, 6, tzinfo=UTC)
+    args = (seq, at, *rest, "ab" * 32)
+    assert chain_hash(*args) == record_hash(chain_payload(*args))
+
+
+def test_triggers_forbid_update_and_delete(database: Database, key: SigningKey, macs: MacKeyRing) -> None:
+    audit = AuditLog(database, key, macs, checkpoint_every=1)
     fill(audit, 2)
     for statement in (
         update(AuditRecord).where(AuditRecord.seq == 1).values(actor="someone else"),
@@ -236,9 +259,9 @@ def test_triggers_forbid_update_and_delete(database: Database, key: SigningKey) 
 
 
 def test_rolled_back_operation_leaves_no_record_and_no_checkpoint_line(
-    database: Database, key: SigningKey, checkpoints: Path
+    database: Database, key: SigningKey, macs: MacKeyRing, checkpoints: Path
 ) -> None:
-    audit = AuditLog(database, key, checkpoint_every=1, checkpoint_file=checkpoints)
+    audit = AuditLog(database, key, macs, checkpoint_every=1, checkpoint_file=checkpoints)
     with pytest.raises(RuntimeError), database.session() as session:
         audit.append(session, refusal(0), actor="op")
         raise RuntimeError("the operation failed after auditing")
@@ -258,11 +281,11 @@ def test_rolled_back_operation_leaves_no_record_and_no_checkpoint_line(
 
 
 def test_released_savepoint_of_a_rolled_back_transaction_leaves_nothing(
-    database: Database, key: SigningKey, checkpoints: Path
+    database: Database, key: SigningKey, macs: MacKeyRing, checkpoints: Path
 ) -> None:
     # pysqlite alone does not BEGIN before a SAVEPOINT, so SQLite would treat the savepoint as the
     # transaction and its RELEASE as COMMIT; storage/db.py applies SQLAlchemy's pysqlite recipe.
-    audit = AuditLog(database, key, checkpoint_every=1, checkpoint_file=checkpoints)
+    audit = AuditLog(database, key, macs, checkpoint_every=1, checkpoint_file=checkpoints)
     with pytest.raises(RuntimeError), database.session() as session:
         with session.begin_nested():
             audit.append(session, refusal(0), actor="op")
@@ -272,14 +295,16 @@ def test_released_savepoint_of_a_rolled_back_transaction_leaves_nothing(
         assert session.scalar(select(func.count()).select_from(AuditRecord)) == 0
 
 
-def test_append_refuses_unknown_outcomes_and_unregistered_events(database: Database, key: SigningKey) -> None:
+def test_append_refuses_unknown_outcomes_and_unregistered_events(
+    database: Database, key: SigningKey, macs: MacKeyRing
+) -> None:
     @dataclass(frozen=True, kw_only=True)
     class Sneaky(Event):
         """Not registered."""
 
         name = "sneaky"
 
-    audit = AuditLog(database, key)
+    audit = AuditLog(database, key, macs)
     with database.session() as session:
         with pytest.raises(ValueError, match="outcome"):
             audit.append(session, refusal(0), actor="op", outcome="maybe")
@@ -287,8 +312,8 @@ def test_append_refuses_unknown_outcomes_and_unregistered_events(database: Datab
             audit.append(session, Sneaky(), actor="op")
 
 
-def test_concurrent_writers_keep_one_contiguous_chain(database: Database, key: SigningKey) -> None:
-    audit = AuditLog(database, key, checkpoint_every=7)
+def test_concurrent_writers_keep_one_contiguous_chain(database: Database, key: SigningKey, macs: MacKeyRing) -> None:
+    audit = AuditLog(database, key, macs, checkpoint_every=7)
     start, errors = threading.Barrier(3), []
 
     def writer(name: str) -> None:
@@ -310,8 +335,8 @@ def test_concurrent_writers_keep_one_contiguous_chain(database: Database, key: S
     assert (result.ok, result.records, result.checkpoints) == (True, 75, 10)
 
 
-def test_export_and_queries(database: Database, key: SigningKey) -> None:
-    audit = AuditLog(database, key)
+def test_export_and_queries(database: Database, key: SigningKey, macs: MacKeyRing) -> None:
+    audit = AuditLog(database, key, macs)
     fill(audit, 3, deployment_id=1)
     with database.session() as session:
         audit.append(
@@ -342,11 +367,13 @@ def test_export_and_queries(database: Database, key: SigningKey) -> None:
 
 
 @pytest.fixture
-def sqlite_log(sqlite_url: str, key: SigningKey, checkpoints: Path) -> Iterator[tuple[Database, Path]]:
+def sqlite_log(
+    sqlite_url: str, key: SigningKey, macs: MacKeyRing, checkpoints: Path
+) -> Iterator[tuple[Database, Path]]:
     """35 records on a SQLite file, checkpoints at 10, 20, 30 in the database and the external file."""
     db = Database(sqlite_url)
     db.migrate()
-    fill(AuditLog(db, key, checkpoint_every=10, checkpoint_file=checkpoints), 35)
+    fill(AuditLog(db, key, macs, checkpoint_every=10, checkpoint_file=checkpoints), 35)
     assert verify_chain(db, key.public_key, checkpoints).ok
     try:
         yield db, Path(sqlite_url.removeprefix("sqlite:///"))
@@ -414,15 +441,16 @@ def test_inserted_record_is_caught(sqlite_log, key: SigningKey, checkpoints: Pat
         at = datetime.now(UTC)
         forged = chain_payload(15, at, "op", "gate.refused", None, "", "", "refused", '{"x":1}', prev)
         conn.execute(
-            "INSERT INTO audit_log VALUES (?, ?, 'op', 'gate.refused', NULL, '', '', 'refused', ?, ?, ?)",
+            "INSERT INTO audit_log (seq, at, actor, action, deployment_id, object_type, object_id, outcome, "
+            "details, prev_hash, hash) VALUES (?, ?, 'op', 'gate.refused', NULL, '', '', 'refused', ?, ?, ?)",
             (15, at.strftime("%Y-%m-%d %H:%M:%S.%f"), '{"x":1}', prev, record_hash(forged)),
         )
     seq, problem = failure(db, key, checkpoints)
-    assert seq == 16 and "does not link" in problem
-    with attacker(path) as conn:  # ...and with every later hash recomputed, the signed checkpoint disagrees
+    assert seq == 15 and "no MAC" in problem  # written without the audit key
+    with attacker(path) as conn:  # ...and with every later hash recomputed, still the forged record is named
         rehash_from(conn, 16)
     seq, problem = failure(db, key, checkpoints)
-    assert seq == 20 and "differs from the signed checkpoint" in problem
+    assert seq == 15 and "no MAC" in problem
 
 
 def test_reordered_records_are_named(sqlite_log, key: SigningKey, checkpoints: Path) -> None:
@@ -498,7 +526,7 @@ def test_tampered_checkpoint_file_is_caught(sqlite_log, key: SigningKey, checkpo
     first = json.loads(lines[0])
     checkpoints.write_text("\n".join([json.dumps({**first, "seq": 11}), *lines[1:]]) + "\n")
     seq, problem = failure(db, key, checkpoints)
-    assert seq == 11 and "invalid signature" in problem and "checkpoint file (line 1)" in problem
+    assert seq == 10 and "not in the checkpoint file" in problem  # the genuine line is gone from the file
     checkpoints.write_text("not json\n")
     seq, problem = failure(db, key, checkpoints)
     assert seq is None and "line 1 is not a checkpoint" in problem

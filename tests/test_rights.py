@@ -370,3 +370,17 @@ def test_two_erasures_of_one_request_at_once_delete_and_record_once(overt: Overt
         results = sorted(pool.map(lambda _: erase(), range(2)))
     assert results == ["erased", "request-decided"]
     assert len(records(overt, "request.erase")) == 1
+
+
+def test_the_log_holds_requests_and_complaints_against_sql(overt: Overt) -> None:
+    """State bound to the log: an erasure verifies; reopening a closed request with SQL does not."""
+    populated(overt)
+    opened = overt.rights.open(DPO, "erasure", requester="Jane Roe", photo=(FACES / "042_smiling.jpg").read_bytes())
+    overt.rights.erase(DPO, opened["id"])
+    overt.rights.close(DPO, opened["id"], note="erased")
+    complaint = overt.complaints.submit("no notice at the station")
+    overt.complaints.answer(DPO, complaint, "upheld", "a notice is up")
+    assert overt.system.verify_audit(actor("aud")).ok
+    with overt.db.session() as session:
+        session.execute(text("UPDATE subject_requests SET status = 'open' WHERE id = :i"), {"i": opened["id"]})
+    assert not overt.system.verify_audit(actor("aud")).ok

@@ -42,7 +42,9 @@ from .routes import (
     public_pages,
     rights,
     session,
+    transparency,
 )
+from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -129,7 +131,10 @@ ROUTERS = (
     audit_view.router,
     desk.router,
     public_pages.router,
+    transparency.router,
     pages.router,
+    observatory_routes.router,
+    observatory_routes.pages,
 )
 
 
@@ -163,7 +168,7 @@ def rate_classes(method: str, path: str) -> str | None:
         return "login"
     if path in ("/api/public/camera-reports", "/api/public/complaints") and method == "POST":
         return "report"
-    if path.startswith("/api/public/") or path in ("/", "/api/health"):
+    if path.startswith("/api/public/") or path in ("/", "/api/health", "/observatory"):
         return "public"
     return None
 

@@ -3,7 +3,7 @@
 Each event is a small frozen dataclass with a stable `name` (the audit log's `action` column) and a
 docstring saying what happened and what its fields mean. Fields carry ids, counts, hashes, scores and
 reasons only — never pixels, vectors, reference images or watchlist contents — and `_register` refuses
-any field whose type is not a plain JSON-able scalar, a tuple of them, or a str-keyed dict of numbers.
+any field whose type is not a plain JSON-able scalar, a tuple of them, or a str-keyed dict of numbers or strings.
 Who acted, the outcome, the deployment and the object acted on are columns of the record itself
 (see `AuditLog.append`), so events do not repeat them.
 """
@@ -62,7 +62,7 @@ def is_simple_type(annotation: Any) -> bool:
     if origin is tuple:
         return len(args) == 2 and args[1] is Ellipsis and args[0] in SCALARS
     if origin is dict:
-        return args in ((str, int), (str, float))
+        return args in ((str, int), (str, float), (str, str))
     return False
 
 
@@ -249,6 +249,7 @@ class DeploymentApplied(Event):
     """
 
     name = "deployment.apply"
+    sets_status: ClassVar[str] = "pending"
     spec_sha256: str
     mode: str
     authority: str
@@ -268,6 +269,7 @@ class DeploymentApproved(_DeploymentDecision):
     """The authority approved the specification `spec_sha256`, giving `reason`."""
 
     name = "deployment.approve"
+    sets_status: ClassVar[str] = "approved"
 
 
 @_register
@@ -276,6 +278,7 @@ class DeploymentRejected(_DeploymentDecision):
     """The authority rejected the specification `spec_sha256`, giving `reason`."""
 
     name = "deployment.reject"
+    sets_status: ClassVar[str] = "rejected"
 
 
 @_register
@@ -284,6 +287,7 @@ class DeploymentReturned(_DeploymentDecision):
     """The authority returned the specification `spec_sha256` for changes, giving `reason`."""
 
     name = "deployment.return"
+    sets_status: ClassVar[str] = "returned"
 
 
 @_register
@@ -292,6 +296,7 @@ class DeploymentRevoked(Event):
     """An approved deployment was revoked for `reason`; it stops at once."""
 
     name = "deployment.revoke"
+    sets_status: ClassVar[str] = "revoked"
     reason: str
 
 
@@ -301,6 +306,7 @@ class DeploymentAmended(Event):
     """The specification changed from `previous_sha256` to `spec_sha256`; it needs deciding again."""
 
     name = "deployment.amend"
+    sets_status: ClassVar[str] = "pending"
     previous_sha256: str
     spec_sha256: str
 
@@ -311,6 +317,7 @@ class UrgentStarted(Event):
     """Operation started before approval under the urgency procedure, for the stated `justification`."""
 
     name = "deployment.urgent_start"
+    sets_status: ClassVar[str] = "urgent"
     spec_sha256: str
     justification: str
 
@@ -324,6 +331,7 @@ class UrgentLapsed(Event):
     """
 
     name = "deployment.urgent_lapsed"
+    sets_status: ClassVar[str] = "lapsed"
     deleted: dict[str, int]
 
 
@@ -537,6 +545,40 @@ class AuditVerified(Event):
     ok: bool
     records: int
     first_bad_seq: int | None
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class StateBound(Event):
+    """Rows of the tables that gate action changed in this transaction, through Overt.
+
+    rows: each row ("table:primary key") mapped to a keyed digest of its bound columns ("" once deleted), so
+    that `audit verify` can tell a change made through Overt from one made with SQL. Digests only: the log
+    holds no values.
+    """
+
+    name = "state.bind"
+    rows: dict[str, str]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class AuditKeysRotated(Event):
+    """The audit keys were replaced; this record is authenticated with the old MAC key.
+
+    old_mac_key, new_mac_key: MAC key ids (records after this one must use the new key);
+    old_signing_key, new_signing_key: Ed25519 key ids; new_public_key: the new public key (hex);
+    endorsement: the old signing key's signature of `rotation_message(new_signing_key, new_public_key)`,
+    so witnesses who trust the old key can trust the new one.
+    """
+
+    name = "audit.keys_rotate"
+    old_mac_key: str
+    new_mac_key: str
+    old_signing_key: str
+    new_signing_key: str
+    new_public_key: str
+    endorsement: str
 
 
 @_register

@@ -37,6 +37,20 @@ def verify_signature(public_key: Ed25519PublicKey, message: bytes, signature: st
     return True
 
 
+def public_key_from_hex(raw: str) -> Ed25519PublicKey:
+    """A public key from its 64 hex digits (as rotation records and the public site carry it)."""
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(raw))
+
+
+def public_key_hex(public_key: Ed25519PublicKey) -> str:
+    return _raw(public_key).hex()
+
+
+def rotation_message(new_key_id: str, new_public_hex: str) -> bytes:
+    """What the old signing key signs when it hands over to a new one."""
+    return f"overt-key-rotation-v1:{new_key_id}:{new_public_hex}".encode()
+
+
 class SigningKey:
     """The private key with its public half and key id; its repr never shows key material."""
 
@@ -66,6 +80,35 @@ def load_or_create_signing_key(keys_dir: Path) -> SigningKey:
     key = SigningKey(_read_private(path))
     _ensure_public(keys_dir / PUBLIC_FILE, key.public_key)
     return key
+
+
+def new_signing_key(keys_dir: Path) -> SigningKey:
+    """A fresh signing key for a rotation, written as `audit_ed25519.<key id>.key` (0600) beside the first."""
+    key = SigningKey(Ed25519PrivateKey.generate())
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = keys_dir / f"audit_ed25519.{key.key_id}.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise AuditKeyError(f"cannot write audit signing key {path}: {exc.strerror}") from None
+    return key
+
+
+def load_signing_keys(keys_dir: Path) -> dict[str, SigningKey]:
+    """Every audit signing key of the installation by id: the first and those made by rotations."""
+    keys = {}
+    for path in [keys_dir / KEY_FILE, *sorted(keys_dir.glob("audit_ed25519.*.key"))]:
+        if path.exists():
+            key = SigningKey(_read_private(path))
+            keys[key.key_id] = key
+    return keys
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:

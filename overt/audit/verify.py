@@ -1,35 +1,45 @@
-"""Verification of the audit chain against itself and against the signed checkpoints.
+"""Verification of the audit log against itself, its MACs, its Merkle tree, its signed heads, the head
+witness and the state tables.
 
-The chain alone catches a record changed, removed, inserted or reordered anywhere before the head.
-The checkpoints (in the database and in the external file) catch what the chain cannot: a tail cut
-off, or a chain rewritten and re-hashed by someone with write access — they cannot sign.
-Verification reads the file first, then the database, so checkpoints written meanwhile never point
-at records it has not read.
+In one pass over the records: each record's hash and link (changed, removed, inserted, reordered), its MAC
+under the key in force at that point of the log (forged or re-hashed records, by someone without the
+key), the Merkle root at every signed tree head (a chain rewritten by someone who could re-sign), and the
+bindings of state rows. Then: the signed heads in the database and in the external file agree with each
+other and with the log (the file emptied, a database checkpoint deleted, heads beyond the end: the tail
+cut off), the head witness's committed head is present (the tail cut off with every checkpoint), and every
+bound row equals its last binding (a state table edited with SQL). Verification reads the file first,
+then the database, so checkpoints written meanwhile never point at records it has not read.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, select
 
 from ..storage.db import Database
 from ..storage.models import AuditCheckpoint, AuditRecord
-from .keys import key_id, verify_signature
+from .binding import Binder, compare
+from .head import HeadFileError, HeadWitness
+from .keys import key_id, public_key_from_hex, rotation_message, verify_signature
 from .log import (
     CHAIN_COLUMNS,
     STREAM_ROWS,
     ZERO_HASH,
-    chain_payload,
+    chain_hash,
     checkpoint_message,
     format_time,
-    record_hash,
+    head_message,
+    record_mac_message,
 )
+from .mac import MacKeyRing
+from .merkle import Frontier, leaf_hash
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,8 @@ class VerifyResult:
     """The verdict. `first_bad_seq` is where verification failed: the first record that is changed, missing
     or out of place, the record a bad checkpoint refers to, or the first record cut off the tail.
     `problem` says what, in one line. `records` and `checkpoints` count what was read and checked.
+    `state` lists rows of the gating tables that disagree with the log; `warnings` what is not a failure
+    but deserves a look (an interrupted commit).
     """
 
     ok: bool
@@ -44,6 +56,9 @@ class VerifyResult:
     checkpoints: int
     first_bad_seq: int | None
     problem: str | None
+    state: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class _Checkpoint:
     at: str
     key_id: str
     signature: str
+    root: str | None = None
 
 
 class _Failed(Exception):
@@ -66,29 +82,40 @@ def verify_chain(
     db: Database,
     public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey],
     checkpoint_file: Path | None = None,
+    *,
+    mac_keys: MacKeyRing | None = None,
+    witness: HeadWitness | None = None,
+    check_state: bool = True,
 ) -> VerifyResult:
-    """Check every record's hash and link and every checkpoint's signature and hash, in one pass.
+    """Check every record, checkpoint, MAC, Merkle root, the head witness and the bound state, in one pass.
 
-    `public_key` may be several keys (after a rotation of the audit key); checkpoints name theirs by id.
-    Stops at the first problem, in chain order.
+    `public_key` may be several keys; keys introduced by a rotation record (endorsed by the previous key)
+    are learnt from the log itself. Without `mac_keys` (an auditor holding only the public key and an
+    export) MACs and state bindings are not checked. Stops at the first problem, in chain order.
     """
     keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
     checkpoints = _Checkpoints({key_id(k): k for k in keys})
+    macs = _Macs(mac_keys)
+    frontier = Frontier()
+    bindings: dict[str, tuple[str, str, int]] = {}
     records = last = 0
+    warnings: list[str] = []
     try:
         if checkpoint_file is not None:
             checkpoints.in_file = _read_file(checkpoint_file)
+        witnessed = _read_witness(witness)
+        watched = {h.seq: h.hash for h in (witnessed.committed, witnessed.pending) if h} if witnessed else {}
+        seen: dict[int, str] = {}
         with db.engine.connect() as conn:
             checkpoints.in_db = _read_database(conn)
-            if checkpoint_file is not None and checkpoints.in_db and not checkpoint_file.exists():
-                raise _Failed(None, f"checkpoint file {checkpoint_file} is missing but the database has checkpoints")
+            checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
             rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
-                select(*CHAIN_COLUMNS).order_by(AuditRecord.seq)
+                select(*CHAIN_COLUMNS, AuditRecord.mac, AuditRecord.mac_key_id).order_by(AuditRecord.seq)
             )
             for row in rows:
                 records += 1
-                seq = row[0]
+                seq, action, hash_ = row[0], row[3], row[10]
                 if seq != last + 1:
                     gap = f"record {last + 1} is" if seq == last + 2 else f"records {last + 1}-{seq - 1} are"
                     raise _Failed(last + 1, f"{gap} missing (removed)")
@@ -97,15 +124,88 @@ def verify_chain(
                         seq,
                         f"record {seq} does not link to record {seq - 1} (record inserted, removed or moved)",
                     )
-                if record_hash(chain_payload(*row[:10])) != row[10]:
+                if chain_hash(*row[:10]) != hash_:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
-                prev, last = row[10], seq
+                macs.check(seq, hash_, row[11], row[12])
+                frontier.append(leaf_hash(bytes.fromhex(hash_)))
+                prev, last = hash_, seq
+                if seq in watched:
+                    seen[seq] = hash_
+                if action == "state.bind":
+                    for key, value in json.loads(row[8])["rows"].items():
+                        bindings[key] = (value, row[12] or "", seq)
+                elif action == "audit.keys_rotate":
+                    new_key = checkpoints.learn_rotation(seq, json.loads(row[8]))
+                    macs.rotate_to(new_key)
                 if seq in checkpoints.seqs:
-                    checkpoints.check_record(seq, prev)
-        checkpoints.check_end(last)
+                    checkpoints.check_record(seq, prev, frontier.root().hex())
+            checkpoints.check_beyond(last)
+            if witnessed is not None:
+                warnings += _check_witness(witnessed, seen, last)
+            checkpoints.check_coverage(last, macs.legacy_end, witnessed)
+            state: list[str] = []
+            if check_state and mac_keys is not None:
+                with db.session() as session:
+                    state = compare(bindings, Binder().current_rows(session), mac_keys)
+        if state:
+            raise _Failed(None, f"{len(state)} state row(s) disagree with the log; first: {state[0]}")
     except _Failed as failure:
-        return VerifyResult(False, records, checkpoints.count, failure.seq, failure.problem)
-    return VerifyResult(True, records, checkpoints.count, None, None)
+        problems = state if failure.seq is None and "state row" in failure.problem else []
+        return VerifyResult(False, records, checkpoints.count, failure.seq, failure.problem, problems, warnings)
+    return VerifyResult(True, records, checkpoints.count, None, None, [], warnings, frontier.root().hex())
+
+
+def _read_witness(witness: HeadWitness | None) -> Any:
+    if witness is None:
+        return None
+    try:
+        return witness.read()
+    except HeadFileError as exc:
+        raise _Failed(None, str(exc)) from None
+
+
+def _check_witness(witnessed: Any, seen: dict[int, str], last: int) -> list[str]:
+    """The committed head must be in the log; a pending one that is not is an interrupted commit."""
+    committed, pending = witnessed.committed, witnessed.pending
+    if committed is not None and seen.get(committed.seq) != committed.hash:
+        what = "is missing" if committed.seq > last else "differs"
+        raise _Failed(
+            min(committed.seq, last + 1),
+            f"record {committed.seq}, which the head witness saw committed, {what}: records were cut off "
+            "or rewritten",
+        )
+    if pending is not None and seen.get(pending.seq) != pending.hash:
+        return [
+            f"a transaction ending at record {pending.seq} was interrupted before it committed (a crash), "
+            "or its records were removed in the instant after their commit"
+        ]
+    return []
+
+
+class _Macs:
+    """Which MAC key each record must carry: the first authenticated record's, then each rotation's."""
+
+    def __init__(self, ring: MacKeyRing | None) -> None:
+        self.ring = ring
+        self.expected: str | None = None
+        self.legacy_end = 0  # records before version 0003 carry no MAC; they must be a prefix
+
+    def check(self, seq: int, hash_: str, mac: str | None, kid: str | None) -> None:
+        if mac is None:
+            if self.expected is not None or seq != self.legacy_end + 1:
+                raise _Failed(seq, f"record {seq} has no MAC (inserted without the audit key)")
+            self.legacy_end = seq
+            return
+        if self.expected is None:
+            self.expected = kid
+        if kid != self.expected:
+            raise _Failed(seq, f"record {seq} is authenticated with key {kid}, not the key in force "
+                               f"({self.expected}): forged with an old or foreign key")
+        if self.ring is not None and not self.ring.check(kid or "", record_mac_message(hash_), mac):
+            raise _Failed(seq, f"record {seq} has an invalid MAC (forged, or re-hashed without the key)")
+
+    def rotate_to(self, new_key: str) -> None:
+        self.expected = new_key
 
 
 def _read_file(path: Path) -> dict[_Checkpoint, int]:
@@ -126,8 +226,9 @@ def _read_file(path: Path) -> dict[_Checkpoint, int]:
                 str(item["at"]),
                 str(item["key_id"]),
                 str(item["signature"]),
+                str(item["root"]) if item.get("root") is not None else None,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise _Failed(None, f"checkpoint file {path} line {number} is not a checkpoint") from None
         found.setdefault(checkpoint, number)
     return found
@@ -142,12 +243,13 @@ def _read_database(conn: Connection) -> dict[_Checkpoint, int]:
             AuditCheckpoint.at,
             AuditCheckpoint.key_id,
             AuditCheckpoint.signature,
+            AuditCheckpoint.root,
             AuditCheckpoint.id,
         ).order_by(AuditCheckpoint.id)
     )
     found: dict[_Checkpoint, int] = {}
-    for seq, hash_, at, kid, signature, row_id in rows:
-        found.setdefault(_Checkpoint(seq, hash_, format_time(at), kid, signature), row_id)
+    for seq, hash_, at, kid, signature, root, row_id in rows:
+        found.setdefault(_Checkpoint(seq, hash_, format_time(at), kid, signature, root), row_id)
     return found
 
 
@@ -158,6 +260,7 @@ class _Checkpoints:
         self.keys = keys
         self.in_db: dict[_Checkpoint, int] = {}
         self.in_file: dict[_Checkpoint, int] = {}
+        self.file: Path | None = None
 
     @property
     def count(self) -> int:
@@ -176,13 +279,23 @@ class _Checkpoints:
             return f"the database (checkpoint id {self.in_db[checkpoint]})"
         return f"the checkpoint file (line {self.in_file[checkpoint]})"
 
-    def check_record(self, seq: int, record_hash_: str) -> None:
-        """Signatures first (a forged checkpoint says nothing), then the hash, then the database's copy."""
+    def check_file(self, path: Path | None) -> None:
+        """The file must exist once the database has checkpoints; `check_record` then requires every
+        database checkpoint in it too, except the newest (a crash before its line was written). So
+        emptying the file, removing it, or replacing it with another installation's is caught."""
+        if path is None or not self.in_db:
+            return
+        if not path.exists():
+            raise _Failed(None, f"checkpoint file {path} is missing but the database has checkpoints")
+        self.file = path
+
+    def check_record(self, seq: int, record_hash_: str, root: str) -> None:
+        """Signatures first (a forged checkpoint says nothing), then the hash and root, then the copies."""
         group = self.seqs[seq]
         for checkpoint in group:
             self._check_signature(checkpoint)
         for checkpoint in group:
-            if checkpoint.hash != record_hash_:
+            if checkpoint.hash != record_hash_ or checkpoint.root not in (None, root):
                 raise _Failed(
                     seq,
                     f"record {seq} differs from the signed checkpoint in {self.source(checkpoint)} "
@@ -195,9 +308,19 @@ class _Checkpoints:
                     f"the signed checkpoint for record {seq} in {self.source(checkpoint)} "
                     "was deleted from the database",
                 )
+            if (
+                self.file is not None
+                and checkpoint not in self.in_file
+                and self.in_db[checkpoint] != max(self.in_db.values())
+            ):
+                raise _Failed(
+                    seq,
+                    f"the signed checkpoint for record {seq} ({self.source(checkpoint)}) is not in the "
+                    f"checkpoint file {self.file}: the file was emptied, cut or replaced",
+                )
 
-    def check_end(self, last: int) -> None:
-        """A genuine checkpoint beyond the last record means the tail was cut off."""
+    def check_beyond(self, last: int) -> None:
+        """No genuine checkpoint beyond the last record: else the tail was cut off."""
         beyond = sorted(c for c in self.seqs if not 1 <= c <= last)
         if beyond:
             checkpoint = self.seqs[beyond[0]][0]
@@ -208,6 +331,33 @@ class _Checkpoints:
                 f"({self.source(checkpoint)}): records were cut off the end",
             )
 
+    def check_coverage(self, last: int, legacy_end: int, witnessed: Any) -> None:
+        """The newest checkpoint the head witness saw made is still there (without a witness: at least one
+        checkpoint when the log has records); records from before authentication are signed."""
+        signed = witnessed.signed if witnessed is not None else None
+        if signed is not None and signed not in self.seqs:
+            raise _Failed(signed, f"the signed checkpoint for record {signed}, which the head witness saw made, "
+                                  "is gone from the database and the file: checkpoints were deleted")
+        if last and not self.seqs and witnessed is None:
+            raise _Failed(1, f"no signed checkpoint covers any of the {last} records: checkpoints were deleted")
+        if legacy_end and not any(seq >= legacy_end for seq in self.seqs):
+            raise _Failed(legacy_end, f"records 1-{legacy_end} (before authentication) have no signed checkpoint")
+
+    def learn_rotation(self, seq: int, details: dict[str, Any]) -> str:
+        """Trust the new signing key when the old one endorsed it; return the new MAC key id."""
+        old = self.keys.get(details["old_signing_key"])
+        try:
+            new = public_key_from_hex(details["new_public_key"])
+        except ValueError:
+            raise _Failed(seq, f"record {seq} rotates the audit key to a malformed public key") from None
+        message = rotation_message(details["new_signing_key"], details["new_public_key"])
+        if old is None or key_id(new) != details["new_signing_key"] or not verify_signature(
+            old, message, details["endorsement"]
+        ):
+            raise _Failed(seq, f"record {seq} rotates the audit key without a valid endorsement by the old key")
+        self.keys[key_id(new)] = new
+        return str(details["new_mac_key"])
+
     def _check_signature(self, checkpoint: _Checkpoint) -> None:
         key = self.keys.get(checkpoint.key_id)
         if key is None:
@@ -216,7 +366,10 @@ class _Checkpoints:
                 f"checkpoint for record {checkpoint.seq} in {self.source(checkpoint)} is signed by "
                 f"unknown key {checkpoint.key_id}",
             )
-        message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at)
+        if checkpoint.root is None:
+            message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.at)
+        else:
+            message = head_message(checkpoint.seq, checkpoint.root, checkpoint.at)
         if not verify_signature(key, message, checkpoint.signature):
             raise _Failed(
                 checkpoint.seq,

@@ -1,23 +1,18 @@
-"""init, user, keys, retention, audit: running the installation."""
+"""init, user, keys, retention: running the installation."""
 
 from __future__ import annotations
-
-import sys
-from dataclasses import asdict
-from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from .context import acting, overt
-from .output import EXIT_INTEGRITY, console, fail, print_json
+from .output import console, print_json
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
 user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 retention_app = typer.Typer(help="Deleting what has outlived its retention.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
 def init(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
@@ -89,32 +84,8 @@ def retention_run(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
         console.print("deleted: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-@audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """Check the hash chain and signed checkpoints; exits non-zero and names the first bad record."""
-    result = overt(ctx).system.verify_audit(acting(ctx))
-    data = asdict(result)
-    if as_json:
-        print_json(data)
-    elif result.ok:
-        console.print(f"[green]audit log intact[/green]: {data['records']} records, {data['checkpoints']} checkpoints")
-    if not result.ok:
-        fail(f"audit log FAILED verification at record {result.first_bad_seq}: {result.problem}", EXIT_INTEGRITY)
-
-
-@audit_app.command("export")
-def audit_export(
-    ctx: typer.Context, out: Path | None = typer.Option(None, "--out", help="File (default stdout).")
-) -> None:
-    """Write the audit log as JSON lines."""
-    result = overt(ctx).system.export_audit(acting(ctx), out if out is not None else sys.stdout)
-    if out is not None:
-        console.print(f"wrote {result.records} records (to seq {result.last_seq}) to {out}; sha256 {result.sha256}")
-
-
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.add_typer(user_app, name="user")
     app.add_typer(keys_app, name="keys")
     app.add_typer(retention_app, name="retention")
-    app.add_typer(audit_app, name="audit")

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+from ..audit import AuditKeyError
+from ..audit.merkle import ProofError
+from ..audit.tree import TreeError
 from ..config import Settings
 from ..engine import EngineError, ImageError, NoFaceError
 from ..gallery.crypto import EncryptionKeyError
@@ -17,22 +20,35 @@ from ..governance.spec import SpecError
 from ..services import NotInitialised, Overt
 from . import (
     admin_cmds,
+    audit_cmds,
     camera_cmds,
     cohort_cmds,
     engine_cmds,
     evaluate_cmds,
     gallery_cmds,
     governance_cmds,
+    observatory_cmds,
     report_cmds,
     rights_cmds,
     serve_cmds,
     stream_cmds,
 )
-from .output import EXIT_BAD_IMAGE, EXIT_ERROR, EXIT_NO_FACE, EXIT_REFUSED, EXIT_USAGE, err_console
+from .output import (
+    EXIT_BAD_IMAGE,
+    EXIT_ERROR,
+    EXIT_INTEGRITY,
+    EXIT_NO_FACE,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    err_console,
+)
 
 # Expected failures and their exit codes; most specific first.
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (Refused, EXIT_REFUSED),
+    (TreeError, EXIT_INTEGRITY),
+    (ProofError, EXIT_USAGE),
+    (AuditKeyError, EXIT_ERROR),
     (NoFaceError, EXIT_NO_FACE),
     (ImageError, EXIT_BAD_IMAGE),
     (SpecError, EXIT_USAGE),
@@ -74,12 +90,14 @@ for module in (
     evaluate_cmds,
     cohort_cmds,
     admin_cmds,
+    audit_cmds,
     gallery_cmds,
     governance_cmds,
     camera_cmds,
     report_cmds,
     serve_cmds,
     stream_cmds,
+    observatory_cmds,
     rights_cmds,
 ):
     module.register(app)

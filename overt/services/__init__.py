@@ -8,8 +8,10 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from ..audit import AuditLog, load_or_create_signing_key
+from ..audit import AuditLog, LogGuard, load_or_create_mac_keys, load_or_create_signing_key
 from ..audit.events import EVENTS
+from ..audit.head import HEAD_FILE
+from ..audit.keys import load_signing_keys
 from ..config import Settings
 from ..engine import EngineError
 from ..gallery.crypto import EncryptionKeyError, KeyRing
@@ -20,6 +22,7 @@ from ..governance.spec import SpecError
 from ..governance.users import user_by_name, user_by_token
 from ..storage.db import Database
 from .alerts import AlertService
+from .audit import AuditService
 from .audit_view import AuditViewService
 from .cameras import CameraService
 from .cohorts import CohortService
@@ -54,6 +57,20 @@ class Overt:
         db = Database(self.settings.db_url)
         if not db.is_initialised():
             raise NotInitialised(f"no Overt database at {self.settings.db_url} (run `overt init`)")
+        return self.attach(db)
+
+    def attach(self, db: Database) -> Database:
+        """Use `db`, with the audit log listening to its sessions before any of them writes."""
+        self.__dict__["db"] = db
+        keys_dir = self.settings.keys_dir
+        self.__dict__["audit"] = AuditLog(
+            db,
+            load_or_create_signing_key(keys_dir),
+            load_or_create_mac_keys(keys_dir),
+            checkpoint_file=self.settings.home / "audit" / "checkpoints.jsonl",
+            head_file=keys_dir / HEAD_FILE,
+            signing_keys=load_signing_keys(keys_dir),
+        )
         return db
 
     @cached_property
@@ -62,8 +79,12 @@ class Overt:
 
     @cached_property
     def audit(self) -> AuditLog:
-        key = load_or_create_signing_key(self.settings.keys_dir)
-        return AuditLog(self.db, key, checkpoint_file=self.settings.home / "audit" / "checkpoints.jsonl")
+        self.db  # noqa: B018 - opening the database attaches the audit log
+        return self.__dict__["audit"]
+
+    @cached_property
+    def log_guard(self) -> LogGuard:
+        return LogGuard(self.audit.mac_keys, self.audit.witness)
 
     @cached_property
     def search_index(self) -> GallerySearch:
@@ -168,6 +189,10 @@ class Overt:
     @cached_property
     def cameras(self) -> CameraService:
         return CameraService(self)
+
+    @cached_property
+    def audit_service(self) -> AuditService:
+        return AuditService(self)
 
     @cached_property
     def reports(self) -> ReportService:

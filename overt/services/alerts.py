@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..audit import NotInLog
 from ..gallery.search import Candidate
 from ..governance import review as review_rules
 from ..governance.deployments import get as get_deployment
@@ -186,6 +187,10 @@ class AlertService:
                 raise Refused(
                     "not-confirmed", f"alert {alert_id} is {alert.status}: only confirmed alerts lead to action"
                 )
+            try:
+                self.overt.log_guard.confirmed(op.session, alert_id)
+            except NotInLog as exc:
+                raise Refused("log-mismatch", str(exc)) from None
             alert.outcome = outcome
             self._record(op, alert, "alert.outcome", action_taken=outcome)
 

@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
+from ..audit import NotInLog
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check
 from ..governance.permissions import PERMISSIONS, Refused, check_permission
@@ -91,6 +92,15 @@ def _sqlite_write_lock(session: Session) -> None:
     session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
 
 
+def gate(overt: Overt, session: Session, deployment: Deployment, scope: Scope, at: datetime) -> None:
+    """The gate's rules, then the log's word: the deployment's state must be what its records say."""
+    check(deployment, scope, at, overt.calibrated_threshold())
+    try:
+        overt.log_guard.deployment(session, deployment)
+    except NotInLog as exc:
+        raise Refused("log-mismatch", str(exc)) from None
+
+
 @contextmanager
 def operate(
     overt: Overt, actor: Actor, action: str, *, deployment_id: int | None = None, scope: Scope | None = None
@@ -111,7 +121,7 @@ def operate(
             if deployment_id is not None:
                 deployment = deployment_rules.get(session, deployment_id)
                 if scope is not None:
-                    check(deployment, scope, at, overt.calibrated_threshold())
+                    gate(overt, session, deployment, scope, at)
             op = Operation(overt, session, actor, action, deployment, at)
             yield op
     except Refused as exc:

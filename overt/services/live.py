@@ -24,7 +24,7 @@ from ..governance.gate import Scope, check, effective_threshold
 from ..governance.permissions import Refused
 from ..storage.models import ActivityCount, Camera, Deployment
 from ..streams.pipeline import Candidate, Counts, Summary
-from .core import Actor, now, operate
+from .core import Actor, gate, now, operate
 
 if TYPE_CHECKING:
     from . import Overt
@@ -58,7 +58,7 @@ class CameraSession:
         try:
             with self.overt.db.session() as session:
                 deployment = deployment_rules.get(session, self.deployment_id)
-                check(deployment, self._scope(), now(), self.overt.calibrated_threshold())
+                gate(self.overt, session, deployment, self._scope(), now())
             return True
         except Refused as exc:
             self.refusal = exc.message
@@ -141,7 +141,7 @@ class LiveService:
                 for camera_id in deployment.spec.get("cameras", []):
                     camera = session.get(Camera, camera_id)
                     try:
-                        check(deployment, Scope("watch", camera=camera_id), at, self.overt.calibrated_threshold())
+                        gate(self.overt, session, deployment, Scope("watch", camera=camera_id), at)
                     except Refused:
                         continue
                     if camera is not None and camera.source:

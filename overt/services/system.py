@@ -7,10 +7,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..audit import ExportResult, VerifyResult, load_or_create_signing_key, verify_chain
+from ..audit import ExportResult, VerifyResult, load_or_create_signing_key
 from ..gallery.crypto import KEY_FILE, NEXT_KEY_FILE, KeyRing, new_key, write_key_file
 from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
@@ -29,15 +29,14 @@ if TYPE_CHECKING:
 
 
 def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
-    """Everything a deployment produced (alerts and their evidence and reviews)."""
-    evidence = session.execute(
-        delete(Evidence).where(Evidence.alert_id.in_(select(Alert.id).where(Alert.deployment_id == deployment_id)))
-    ).rowcount
-    alerts = 0
+    """Everything a deployment produced (alerts and their evidence and reviews), deleted through the session
+    so that each deletion is bound to the audit log."""
+    counts = {"alerts": 0, "evidence": 0}
     for alert in session.scalars(select(Alert).where(Alert.deployment_id == deployment_id)):
+        counts["evidence"] += len(alert.evidence)
         session.delete(alert)
-        alerts += 1
-    return {"alerts": alerts, "evidence": evidence}
+        counts["alerts"] += 1
+    return counts
 
 
 def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
@@ -68,7 +67,7 @@ class SystemService:
         load_or_create_signing_key(settings.keys_dir)
         db = Database(settings.db_url)
         db.migrate()
-        self.overt.__dict__["db"] = db
+        self.overt.attach(db)
         token = None
         with db.session() as session:
             if session.scalar(select(User.id).where(User.name == "admin")) is None:
@@ -125,6 +124,9 @@ class SystemService:
         os.replace(settings.keys_dir / NEXT_KEY_FILE, settings.keys_dir / KEY_FILE)
         self.overt.__dict__.pop("keys", None)
         self.overt.__dict__.pop("search_index", None)
+        with operate(self.overt, actor, "key.rotate") as op:
+            self.overt.audit.rotate_keys(op.session, actor.name, settings.keys_dir)
+        counts["audit_keys"] = 1
         return counts
 
     def retention(self, actor: Actor, at: datetime | None = None) -> dict[str, int]:
@@ -133,7 +135,9 @@ class SystemService:
         counts = {"alerts": 0, "evidence": 0, "subjects": 0, "watchlists": 0, "lapsed_deployments": 0}
         with operate(self.overt, actor, "retention.run") as op:
             session = op.session
-            counts["evidence"] += session.execute(delete(Evidence).where(Evidence.expires_at <= at)).rowcount
+            for item in session.scalars(select(Evidence).where(Evidence.expires_at <= at)):
+                session.delete(item)
+                counts["evidence"] += 1
             for alert in session.scalars(select(Alert).where(Alert.expires_at <= at)):
                 session.delete(alert)
                 counts["alerts"] += 1
@@ -204,11 +208,7 @@ class SystemService:
 
     def verify_audit(self, actor: Actor) -> VerifyResult:
         """Verify first, then record the verdict (so a tampered log is reported, not extended silently)."""
-        with operate(self.overt, actor, "audit.read") as op:
-            audit = self.overt.audit
-            result = verify_chain(self.overt.db, audit.public_key, audit.checkpoint_file)
-            op.record("audit.verify", ok=result.ok, records=result.records, first_bad_seq=result.first_bad_seq)
-        return result
+        return self.overt.audit_service.verify(actor)
 
     def audit_records(
         self, actor: Actor, *, before_seq: int | None = None, limit: int = 100, action: str | None = None

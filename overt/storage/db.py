@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -34,6 +35,10 @@ class Database:
         """One transaction: committed on success, rolled back on any error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    def listen(self, identifier: str, fn: Callable[..., Any]) -> None:
+        """Listen to a session event (e.g. "before_commit") on every session this database makes."""
+        event.listen(self._sessions, identifier, fn)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""

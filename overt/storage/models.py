@@ -34,11 +34,15 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
+    """Models whose rows gate action name their bound columns in `__audit_fields__`: changing those
+    columns outside Overt (with SQL) is detected by `overt audit verify` (see overt/audit/binding.py)."""
+
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class User(Base):
     __tablename__ = "users"
+    __audit_fields__ = ("name", "role", "token_hash", "disabled")
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
@@ -49,6 +53,7 @@ class User(Base):
 
 class Watchlist(Base):
     __tablename__ = "watchlists"
+    __audit_fields__ = ("name", "categories", "owner", "expires_at")
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     purpose: Mapped[str] = mapped_column(Text, default="")
@@ -62,6 +67,7 @@ class Watchlist(Base):
 
 class Subject(Base):
     __tablename__ = "subjects"
+    __audit_fields__ = ("watchlist_id", "reference", "category", "expires_at")
     __table_args__ = (UniqueConstraint("watchlist_id", "reference"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"), index=True)
@@ -80,6 +86,7 @@ class Subject(Base):
 
 class Template(Base):
     __tablename__ = "templates"
+    __audit_fields__ = ("subject_id", "model", "vector", "image_sha256")
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(128), index=True)
@@ -98,12 +105,16 @@ class Template(Base):
 
 class ReferenceImage(Base):
     __tablename__ = "reference_images"
+    __audit_fields__ = ("subject_id", "data")
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext of the JPEG
 
 
 class Camera(Base):
     __tablename__ = "cameras"
+    __audit_fields__ = (
+        "name", "source", "lat", "lon", "direction", "mount", "camera_type", "zone", "operator", "public_notice"
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(128), default="")
     source: Mapped[str] = mapped_column(Text, default="")
@@ -120,6 +131,9 @@ class Camera(Base):
 
 class Deployment(Base):
     __tablename__ = "deployments"
+    __audit_fields__ = (
+        "name", "spec", "spec_sha256", "status", "applicant", "decided_by", "approval_expires_at", "urgent_started_at"
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     spec: Mapped[dict[str, Any]] = mapped_column()
@@ -137,6 +151,7 @@ class Deployment(Base):
 
 class Decision(Base):
     __tablename__ = "decisions"
+    __audit_fields__ = ("deployment_id", "actor", "decision", "spec_sha256")
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     actor: Mapped[str] = mapped_column(String(64))
@@ -149,6 +164,10 @@ class Decision(Base):
 
 class Alert(Base):
     __tablename__ = "alerts"
+    __audit_fields__ = (
+        "deployment_id", "camera_id", "subject_reference", "watchlist", "score", "threshold", "status", "outcome",
+        "case_ref", "expires_at",
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
     camera_id: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -171,6 +190,7 @@ class Alert(Base):
 
 class Review(Base):
     __tablename__ = "reviews"
+    __audit_fields__ = ("alert_id", "reviewer", "decision")
     __table_args__ = (UniqueConstraint("alert_id", "reviewer"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
@@ -182,6 +202,7 @@ class Review(Base):
 
 class Evidence(Base):
     __tablename__ = "evidence"
+    __audit_fields__ = ("alert_id", "kind", "data")
     id: Mapped[int] = mapped_column(primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # crop|thumbnail
@@ -219,9 +240,16 @@ class AuditRecord(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of `hash` under the audit MAC key `mac_key_id` (not in the database): without the key,
+    # nobody can add or change a record that verifies. NULL only for records written before version 0003.
+    mac: Mapped[str | None] = mapped_column(String(64), default=None)
+    mac_key_id: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class AuditCheckpoint(Base):
+    """A signed tree head: the log's first `seq` records have Merkle root `root` (hex); `hash` is record
+    `seq`'s chain hash. Signed with the Ed25519 audit key `key_id`; published on the public site."""
+
     __tablename__ = "audit_checkpoints"
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -229,6 +257,17 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column()
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))
+    root: Mapped[str | None] = mapped_column(String(64), default=None)  # NULL before version 0003
+
+
+class AuditTreeNode(Base):
+    """A complete subtree of the Merkle tree over the audit records (level >= 1; level 0 is derived from
+    the records' hashes), stored so that inclusion and consistency proofs take a few lookups."""
+
+    __tablename__ = "audit_tree"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class CameraReport(Base):

@@ -1,0 +1,124 @@
+"""Decisions read from the log at the moment they are acted on, so a state edit cannot become an action.
+
+The gate reads state tables (a deployment's status, an alert's status); someone with SQL access could set
+`status = 'approved'` there. Before a biometric operation runs under a deployment, and before an outcome is
+recorded on an alert, the decision behind it is looked up in the audit log itself: its records carry MACs
+that nobody without the audit key can produce, so the table must agree with them. The lookup also checks
+that no record after the decision was removed (the log after it is gap-free, its newest record
+authenticated, and not behind the head witness), which a cut-off revocation would need.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..storage.models import AuditRecord, Deployment
+from .events import EVENTS
+from .head import HeadFileError, HeadWitness
+from .log import record_mac_message
+from .mac import MacKeyRing
+
+STATUS_ACTIONS = tuple(name for name, cls in EVENTS.items() if hasattr(cls, "sets_status"))
+
+
+class NotInLog(Exception):
+    """The state an action depends on disagrees with the audit log (one-line message naming both)."""
+
+
+class LogGuard:
+    def __init__(self, ring: MacKeyRing, witness: HeadWitness | None) -> None:
+        self.ring = ring
+        self.witness = witness
+
+    def deployment(self, session: Session, deployment: Deployment) -> None:
+        """Raise NotInLog unless the deployment's status and specification are those its records say."""
+        status, spec_sha256, seq = self._deployment_from_log(session, deployment.id)
+        if status != deployment.status:
+            raise NotInLog(
+                f"deployment {deployment.id} is {deployment.status!r} in its table but {status!r} in the audit "
+                f"log (record {seq}): the table was changed outside Overt"
+            )
+        if spec_sha256 != deployment.spec_sha256:
+            raise NotInLog(
+                f"deployment {deployment.id}'s specification is not the one its records name (record {seq}): "
+                "changed outside Overt"
+            )
+        self._tail_intact(session, seq)
+
+    def confirmed(self, session: Session, alert_id: int) -> None:
+        """Raise NotInLog unless the log holds an authenticated confirmation of alert `alert_id`."""
+        records = self._records(session, ["alert.confirmed"], object_type="alert", object_id=str(alert_id))
+        if not records:
+            raise NotInLog(
+                f"alert {alert_id} has no confirmation in the audit log: its status was changed outside Overt"
+            )
+        self._tail_intact(session, records[-1].seq)
+
+    # --- reading the log -------------------------------------------------------------------------------
+    def _deployment_from_log(self, session: Session, deployment_id: int) -> tuple[str | None, str | None, int]:
+        status: str | None = None
+        spec: str | None = None
+        seq = 0
+        for record in self._records(session, STATUS_ACTIONS, deployment_id=deployment_id):
+            new = EVENTS[record.action].sets_status  # type: ignore[attr-defined]
+            # a lapse ends an urgent start; an application already rejected or returned keeps that status
+            if record.action != "deployment.urgent_lapsed" or status == "urgent":
+                status = new
+            spec = _details_value(record, "spec_sha256") or spec
+            seq = record.seq
+        return status, spec, seq
+
+    def _records(
+        self,
+        session: Session,
+        actions: Iterable[str],
+        *,
+        deployment_id: int | None = None,
+        object_type: str | None = None,
+        object_id: str | None = None,
+    ) -> list[AuditRecord]:
+        query = select(AuditRecord).where(AuditRecord.action.in_(list(actions)), AuditRecord.outcome == "ok")
+        if deployment_id is not None:
+            query = query.where(AuditRecord.deployment_id == deployment_id)
+        if object_type is not None:
+            query = query.where(AuditRecord.object_type == object_type, AuditRecord.object_id == object_id)
+        records = list(session.scalars(query.order_by(AuditRecord.seq)))
+        for record in records:
+            self._authentic(record)
+        return records
+
+    def _authentic(self, record: AuditRecord) -> None:
+        if record.mac is None or not self.ring.check(
+            record.mac_key_id or "", record_mac_message(record.hash), record.mac
+        ):
+            raise NotInLog(f"audit record {record.seq} is not authentic (forged or altered)")
+
+    def _tail_intact(self, session: Session, since: int) -> None:
+        """Nothing after record `since` was removed: no gap, an authentic newest record, the witness met."""
+        newest = session.scalar(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1))
+        if newest is None:
+            raise NotInLog("the audit log is empty")
+        count = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > since))
+        if count != newest.seq - since:
+            raise NotInLog(f"records after {since} are missing from the audit log")
+        self._authentic(newest)
+        if self.witness is None:
+            return
+        try:
+            state = self.witness.read()
+        except HeadFileError as exc:
+            raise NotInLog(str(exc)) from None
+        if state is not None and state.committed is not None and state.committed.seq > newest.seq:
+            raise NotInLog(
+                f"the audit log ends at record {newest.seq} but record {state.committed.seq} was committed: "
+                "records were cut off"
+            )
+
+
+def _details_value(record: AuditRecord, name: str) -> str | None:
+    value = json.loads(record.details).get(name)
+    return str(value) if value is not None else None

@@ -1,0 +1,153 @@
+"""The head witness: a small file in the keys folder that remembers how far the log has grown.
+
+Authenticated records stop anyone without the key from adding or changing records, but not from cutting
+off the newest ones: an earlier state of the database is a valid log. So each process that appends also
+writes, outside the database, the head it is about to commit ("pending", before the commit) and the head
+it has committed ("committed", after). Someone holding only the database cannot roll the file back, and
+verification fails when the database lacks a head that was committed.
+
+One window remains, and it is stated rather than hidden: a process killed between its commit and the
+"committed" line leaves "pending" behind, which also describes a transaction that never committed.
+Verification reports such a pending head that the database lacks as a warning, not a failure.
+
+Writers hold the chain lock while writing "pending"; the "committed" write takes an flock and changes the
+file only if it still names this transaction, so concurrent processes never move the head backwards.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .mac import MacKeyRing
+
+HEAD_FILE = "audit_head.json"
+RECORD_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """What the file says: the last head known committed, one being committed (or None), and the newest
+    signed checkpoint this machine made (so deleting every checkpoint is noticed too)."""
+
+    committed: Head | None
+    pending: Head | None
+    signed: int | None = None
+
+
+class HeadFileError(Exception):
+    """The head file is unreadable, malformed, or its MAC does not verify (one-line message)."""
+
+
+class HeadWitness:
+    """Reads and writes the head file under `keys_dir`; every state carries a MAC under the audit key."""
+
+    def __init__(self, path: Path, ring: MacKeyRing) -> None:
+        self.path = path
+        self.ring = ring
+
+    def begin(self, committed: Head | None, pending: Head, signed: int | None) -> None:
+        """Before the commit: the database's head as this transaction found it, the one it adds, and the
+        newest checkpoint it signs (if any)."""
+        with self._locked() as fd:
+            current = self._parse(os.pread(fd, 1 << 16, 0))
+            self._write(fd, Witnessed(committed, pending, _newest(current.signed if current else None, signed)))
+
+    def settle(self, pending: Head, committed: bool, signed: int | None) -> None:
+        """After the commit (or rollback): the file moves on only if it still names this transaction."""
+        with self._locked() as fd:
+            current = self._parse(os.pread(fd, 1 << 16, 0))
+            if current is None or current.pending != pending:
+                return
+            if committed:
+                self._write(fd, Witnessed(pending, None, current.signed))
+            else:
+                self._write(fd, Witnessed(current.committed, None, _unsigned(current.signed, signed)))
+
+    def read(self) -> Witnessed | None:
+        """The file's state; None when there is no file (no process has appended since version 0003)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HeadFileError(f"cannot read the audit head file {self.path}: {exc.strerror}") from None
+        state = self._parse(data)
+        if state is None:
+            raise HeadFileError(f"the audit head file {self.path} is empty")
+        return state
+
+    # --- the file's format ----------------------------------------------------------------------------
+    def _message(self, state: Witnessed) -> bytes:
+        body = {
+            "committed": state.committed.as_dict() if state.committed else None,
+            "pending": state.pending.as_dict() if state.pending else None,
+            "signed": state.signed,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def _write(self, fd: int, state: Witnessed) -> None:
+        message = self._message(state)
+        kid = self.ring.current_id
+        line = json.dumps({"state": json.loads(message), "key_id": kid, "mac": self.ring.mac(message, kid)})
+        # One write of a fixed size, never a truncate first: a process killed at any instant leaves either
+        # the old state or the new one, never an empty or half-written file.
+        os.pwrite(fd, line.encode().ljust(RECORD_BYTES), 0)
+
+    def _parse(self, data: bytes) -> Witnessed | None:
+        if not data.strip():
+            return None
+        try:
+            item = json.loads(data)
+            raw = item["state"]
+            state = Witnessed(
+                Head(int(raw["committed"]["seq"]), str(raw["committed"]["hash"])) if raw["committed"] else None,
+                Head(int(raw["pending"]["seq"]), str(raw["pending"]["hash"])) if raw["pending"] else None,
+                int(raw["signed"]) if raw.get("signed") is not None else None,
+            )
+            kid, mac = str(item["key_id"]), str(item["mac"])
+        except (ValueError, KeyError, TypeError):
+            raise HeadFileError(f"the audit head file {self.path} is not a head file") from None
+        if not self.ring.check(kid, self._message(state), mac):
+            raise HeadFileError(f"the audit head file {self.path} does not verify with the audit key (forged)")
+        return state
+
+    def _locked(self) -> _Locked:
+        return _Locked(self.path)
+
+
+def _newest(known: int | None, signed: int | None) -> int | None:
+    return max(v for v in (known, signed) if v is not None) if (known, signed) != (None, None) else None
+
+
+def _unsigned(known: int | None, rolled_back: int | None) -> int | None:
+    """A rolled-back transaction's checkpoint never happened: forget it if it was the newest."""
+    return None if known is not None and known == rolled_back else known
+
+
+class _Locked:
+    """The head file opened (created 0600) and flock'ed for one read-modify-write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> int:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self.fd
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the flock
