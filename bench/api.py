@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from overt.config import Settings  # noqa: E402
 from overt.gallery.search import Candidate  # noqa: E402
 from overt.governance.gate import Scope  # noqa: E402
-from overt.governance.spec import LAWFUL_PURPOSES  # noqa: E402
+from overt.governance.spec import LAWFUL_PURPOSES, REQUIRED_ASSESSMENTS  # noqa: E402
 from overt.services import Actor, Overt, operate  # noqa: E402
 from overt.services.cameras import CameraInfo  # noqa: E402
 from overt.services.core import now  # noqa: E402
@@ -70,12 +70,13 @@ class Result:
 def seed(home: Path, alerts: int) -> dict[str, object]:
     """Users, a camera, a watchlist with one face, an approved live deployment and `alerts` pending alerts."""
     overt = Overt(Settings(home=home))
-    tokens = {"admin": overt.system.init()["admin_token"]}
-    admin = overt.actor("admin")
-    for name, role in [("op", "operator"), ("judge", "authority")] + [
-        (f"rev{i}", "reviewer") for i in range(REVIEWERS)
-    ]:
+    info = overt.system.init()
+    tokens = {"admin": info["admin_token"]}
+    admin, dpo = overt.actor("admin"), overt.actor(info["dpo"])
+    reviewers = [f"rev{i}" for i in range(REVIEWERS)]
+    for name, role in [("op", "operator"), ("judge", "authority")] + [(r, "reviewer") for r in reviewers]:
         tokens[name] = overt.system.add_user(admin, name, role)
+        overt.system.approve_user(dpo, name)  # the DPO countersigns each operational role
     op, judge = Actor("op", "operator"), Actor("judge", "authority")
     overt.cameras.add(op, CameraInfo("bench-cam", name="Bench camera", lat=51.5, lon=-0.12, public_notice="bench"))
     overt.gallery.create_watchlist(op, "bench", categories=["missing-person"])
@@ -93,10 +94,13 @@ def seed(home: Path, alerts: int) -> dict[str, object]:
         "max_watchlist_size": 10,
         "reviewers_required": REVIEWERS,
         "public_notice": "bench",
-        "assessments": [{"kind": "DPIA", "ref": "bench", "sha256": "0" * 64}],
+        "assessments": [
+            {"kind": kind, "ref": "bench", "file": f"{kind}.md"} for kind in REQUIRED_ASSESSMENTS["live"]
+        ],
     }
-    deployment = overt.deployments.apply(op, yaml.safe_dump(spec))
-    overt.deployments.decide(judge, deployment, "approve", "benchmark")
+    documents = {f"{kind}.md": f"benchmark {kind}".encode() for kind in REQUIRED_ASSESSMENTS["live"]}
+    deployment = overt.deployments.apply(op, yaml.safe_dump(spec), documents)
+    overt.deployments.decide(judge, deployment, "approve", "benchmark", assign=tuple(reviewers))
     face = EnrolRequest("bench-subject", (SAMPLES / "042_neutral.jpg",), "missing-person")
     overt.gallery.enroll(op, deployment, "bench", face)
     subject = "bench-subject"

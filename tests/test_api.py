@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -29,7 +28,7 @@ from overt.governance.gate import Scope
 from overt.services import Actor, NotInitialised, Overt, operate
 from overt.services.demo import SUBJECTS, USERS, seed_demo
 from overt.storage.models import Subject
-from tests.governance_helpers import ROLES, spec
+from tests.governance_helpers import ASSIGNED, ROLES, api_body, register_cameras, spec
 
 FACES = Path(__file__).parent / "data" / "faces"
 OP = Actor("op", "operator")
@@ -48,16 +47,16 @@ class Site:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     def approved(self, **overrides: Any) -> int:
-        """A deployment applied and approved over HTTP (YAML body)."""
-        created = self.client.post(
-            "/api/deployments",
-            content=spec(**overrides),
-            headers={**self.auth("op"), "Content-Type": "application/yaml"},
-        )
+        """A deployment applied (with its documents) and approved over HTTP, rev1-rev3 assigned."""
+        text = spec(**overrides)
+        register_cameras(self.overt, text)
+        created = self.client.post("/api/deployments", json=api_body(text), headers=self.auth("op"))
         assert created.status_code == 201, created.text
         deployment_id = created.json()["id"]
         decided = self.client.post(
-            f"/api/deployments/{deployment_id}/approve", json={"reason": "necessary"}, headers=self.auth("judge")
+            f"/api/deployments/{deployment_id}/approve",
+            json={"reason": "necessary", "assign": list(ASSIGNED)},
+            headers=self.auth("judge"),
         )
         assert decided.json()["status"] == "approved", decided.text
         return deployment_id
@@ -65,10 +64,14 @@ class Site:
 
 def make_site(home: Path, settings: ApiSettings | None = None) -> Site:
     overt = Overt(Settings(home=home))
-    tokens = {"admin": overt.system.init()["admin_token"]}
+    info = overt.system.init()
+    tokens = {"admin": info["admin_token"], "dpo": info["dpo_token"]}
     admin = overt.actor("admin")
     for name, role in ROLES.items():
-        tokens[name] = overt.system.add_user(admin, name, role)
+        if name != "dpo":
+            tokens[name] = overt.system.add_user(admin, name, role)
+            if role in ("operator", "authority", "reviewer"):
+                overt.system.approve_user(Actor("dpo", "dpo"), name)
     app = create_app(overt, settings or ApiSettings())
     return Site(overt, app, TestClient(app), tokens)
 
@@ -171,8 +174,7 @@ def test_full_flow_apply_approve_enrol_identify_review_twice(site: Site) -> None
 
 
 def test_deployment_life_cycle_with_json_bodies(site: Site) -> None:
-    body = yaml.safe_load(spec(name="Life cycle"))
-    created = site.client.post("/api/deployments", json=body, headers=site.auth("op"))
+    created = site.client.post("/api/deployments", json=api_body(spec(name="Life cycle")), headers=site.auth("op"))
     assert created.status_code == 201
     deployment_id = created.json()["id"]
     mine = site.client.post(f"/api/deployments/{deployment_id}/approve", json={"reason": "x"}, headers=site.auth("op"))
@@ -187,8 +189,8 @@ def test_deployment_life_cycle_with_json_bodies(site: Site) -> None:
     assert returned.json()["status"] == "returned"
     amended = site.client.put(
         f"/api/deployments/{deployment_id}",
-        content=spec(name="Life cycle", max_watchlist_size=2),
-        headers={**site.auth("op"), "Content-Type": "application/yaml"},
+        json=api_body(spec(name="Life cycle", max_watchlist_size=2)),
+        headers=site.auth("op"),
     )
     assert amended.json()["status"] == "pending"
     urgent = site.client.post(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
@@ -25,7 +24,7 @@ from overt.api.app import api_routes
 from overt.governance.permissions import PERMISSIONS
 from overt.storage.models import Alert, CameraReport, Subject
 from overt.web import PAGES, STATIC
-from tests.governance_helpers import spec
+from tests.governance_helpers import api_body, spec
 from tests.test_api import FACES, Site, jpeg_bytes, make_site
 
 SECRET_REF = "subject-7f3a9c-secret"
@@ -108,7 +107,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         headers=op,
     )
     (alert,) = found.json()["alerts"]
-    pending = client.post("/api/deployments", json=yaml.safe_load(spec(name="Pending")), headers=op).json()["id"]
+    pending = client.post("/api/deployments", json=api_body(spec(name="Pending")), headers=op).json()["id"]
     revocable = site.approved(name="Revocable")
     reports = {}
     for purpose in ("accept", "reject", "photo"):
@@ -149,14 +148,9 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/api/session"): {"json": {"token": w.site.tokens["rev1"]}},
         ("POST", "/api/users"): {"json": {"name": "enumerated", "role": "auditor"}},
-        ("POST", "/api/deployments"): {
-            "content": spec(name="Enumerated"),
-            "headers": {"Content-Type": "application/yaml"},
-        },
-        ("PUT", "/api/deployments/{deployment_id}"): {
-            "content": spec_yaml,
-            "headers": {"Content-Type": "application/yaml"},
-        },
+        ("POST", "/api/deployments"): {"json": api_body(spec(name="Enumerated"))},
+        ("PUT", "/api/deployments/{deployment_id}"): {"json": api_body(spec_yaml)},
+        ("POST", "/api/deployments/{deployment_id}/assign"): {"json": {"user": "op2"}},
         ("POST", "/api/deployments/{deployment_id}/approve"): {"json": {"reason": "r"}},
         ("POST", "/api/deployments/{deployment_id}/reject"): {"json": {"reason": "r"}},
         ("POST", "/api/deployments/{deployment_id}/return"): {"json": {"reason": "r"}},
@@ -201,6 +195,7 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "reference": "nobody",
         "alert_id": w.alert,
         "kind": "accountability" if path.startswith("/api/reports/") else "crop",
+        "document_id": 1,
         "camera_id": "throwaway-cam" if writes else "cam-1",
         "report_id": w.reports["accept" if path.endswith("/accept") else "reject" if writes else "photo"],
         "request_id": w.requests["erase" if path.endswith("/erase") else "access"],
@@ -304,7 +299,7 @@ def test_public_pages_and_files_carry_no_biometric_data(world: World) -> None:
             assert b"/9j/" not in body, url
     record = client.get(f"/api/public/deployments/{world.deployment}").json()
     assert record["alerts"] >= 1 and record["watchlist_size"] >= 1
-    application = yaml.safe_load(spec(name="Not yet authorised"))
+    application = api_body(spec(name="Not yet authorised"))
     unpublished = client.post("/api/deployments", json=application, headers=world.site.auth("op")).json()["id"]
     assert client.get(f"/api/public/deployments/{unpublished}").status_code == 404
     assert client.get(f"/api/public/deployments/{unpublished}/record").status_code == 404

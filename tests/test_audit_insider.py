@@ -234,10 +234,11 @@ def test_database_only_insider_is_detected(world: World, tmp_path: Path, attack:
 
 def test_verify_command_exits_6_naming_every_row_that_disagrees(world: World) -> None:
     world.sql("UPDATE alerts SET status = 'confirmed'", "UPDATE users SET role = 'admin' WHERE name = 'rev2'")
-    env = {**os.environ, "OVERT_HOME": str(world.home), "COLUMNS": "200"}
+    token = world.overt.system.reset_token(actor("admin"), "aud")
+    env = {**os.environ, "OVERT_HOME": str(world.home), "COLUMNS": "200", "OVERT_TOKEN": token}
     if "postgresql" in world.url:
         env["OVERT_DATABASE_URL"] = world.url
-    done = subprocess.run([sys.executable, "-m", "overt", "audit", "verify", "--json"], env=env,
+    done = subprocess.run([sys.executable, "-m", "overt", "--as", "aud", "audit", "verify", "--json"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 6, done.stderr
     report = json.loads(done.stdout)

@@ -12,22 +12,38 @@ from pathlib import Path
 import pytest
 import yaml
 
-from overt.governance.spec import TEMPLATE
+from overt.governance.spec import template
 from tests.governance_helpers import spec
 
 FACES = Path(__file__).parent / "data" / "faces"
 BACKGROUNDS = Path(__file__).parent / "data" / "backgrounds"
 
 
-def run(home: Path, *args: str, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+# Tokens printed by `init --json` and `user add --json` in each test home, so `run` acts with credentials.
+TOKENS: dict[str, dict[str, str]] = {}
+
+
+def run(home: Path, *args: str, user: str | None = None, check: bool = True,
+        token: str | None = None) -> subprocess.CompletedProcess:
+    """`overt [--as USER] ARGS` with USER's token (admin's when no user is named) in OVERT_TOKEN."""
     env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "200"}
     env.pop("OVERT_USER", None)
+    env.pop("OVERT_TOKEN", None)
+    known = TOKENS.setdefault(str(home), {})
+    if token or (user or "admin") in known:
+        env["OVERT_TOKEN"] = token or known[user or "admin"]
     prefix = ["--as", user] if user else []
     result = subprocess.run([sys.executable, "-m", "overt", *prefix, *args], capture_output=True, text=True, env=env,
                             timeout=300)
     if check and result.returncode != 0:
         raise AssertionError(f"overt {' '.join(args)} exited {result.returncode}: {result.stderr}")
     assert "Traceback" not in result.stderr
+    if result.returncode == 0 and "--json" in args and args[0] == "init":
+        info = json.loads(result.stdout)
+        known.update({"admin": info["admin_token"], info["dpo"]: info["dpo_token"]} if info["admin_token"] else {})
+    if result.returncode == 0 and "--json" in args and args[:2] == ("user", "add"):
+        info = json.loads(result.stdout)
+        known[info["name"]] = info["token"]
     return result
 
 
@@ -83,15 +99,19 @@ def test_full_path_through_the_command_line(tmp_path: Path) -> None:
     assert admin_token.startswith("ovt_")
     for name, role in (("op", "operator"), ("judge", "authority"), ("rev1", "reviewer"), ("rev2", "reviewer"),
                        ("aud", "auditor")):
-        assert json.loads(run(home, "user", "add", name, "--role", role, "--json").stdout)["token"]
+        added = json.loads(run(home, "user", "add", name, "--role", role, "--json").stdout)
+        assert added["token"] and added["status"] == ("active" if role == "auditor" else "pending")
+        if role != "auditor":
+            run(home, "user", "approve", name, user="dpo")
     assert yaml.safe_load(run(home, "deployment", "template").stdout)["mode"] == "live"
-    assert "name" in yaml.safe_load(TEMPLATE)
+    assert "name" in yaml.safe_load(template())
     application = tmp_path / "deployment.yaml"
     application.write_text(spec())
     deployment = json.loads(run(home, "deployment", "apply", str(application), "--json", user="op").stdout)["id"]
     refused = run(home, "deployment", "approve", str(deployment), "--reason", "self", user="op", check=False)
     assert refused.returncode == 5 and "role" in refused.stderr
-    run(home, "deployment", "approve", str(deployment), "--reason", "proportionate", user="judge")
+    run(home, "deployment", "approve", str(deployment), "--reason", "proportionate", "--assign", "rev1", "--assign",
+        "rev2", user="judge")
     run(home, "watchlist", "create", "missing", "--category", "missing-person")
     run(home, "enroll", "missing", str(FACES / "042_neutral.jpg"), "--subject", "p042", "--category",
         "missing-person", "--deployment", str(deployment), user="op")
@@ -125,7 +145,7 @@ def test_full_path_through_the_command_line(tmp_path: Path) -> None:
 def test_commands_need_an_installation_and_a_known_user(tmp_path: Path) -> None:
     missing = run(tmp_path / "nothing", "watchlist", "list", check=False)
     assert missing.returncode == 1 and "overt init" in missing.stderr
-    run(tmp_path / "home", "init")
+    run(tmp_path / "home", "init", "--json")
     unknown = run(tmp_path / "home", "watchlist", "list", user="mallory", check=False)
     assert unknown.returncode == 5 and "mallory" in unknown.stderr
 
@@ -133,7 +153,7 @@ def test_commands_need_an_installation_and_a_known_user(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["deployment", "apply", "nope.yaml"], ["identify", "x.jpg", "--watchlist", "w",
                                                                           "--deployment", "1"]])
 def test_errors_are_one_line(tmp_path: Path, args: list[str]) -> None:
-    run(tmp_path / "home", "init")
+    run(tmp_path / "home", "init", "--json")
     result = run(tmp_path / "home", *args, check=False)
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
 
@@ -141,8 +161,8 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str]) -> None:
 def test_cutting_the_last_records_off_is_detected(tmp_path: Path) -> None:
     """Each command signs the head it leaves, so truncating the tail shows even after the last command."""
     home = tmp_path / "home"
-    run(home, "init")
-    run(home, "user", "add", "aud", "--role", "auditor")
+    run(home, "init", "--json")
+    run(home, "user", "add", "aud", "--role", "auditor", "--json")
     run(home, "watchlist", "create", "w1")
     with sqlite3.connect(home / "overt.db") as conn:
         conn.execute("DROP TRIGGER audit_log_no_delete")

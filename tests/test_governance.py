@@ -13,7 +13,7 @@ from overt.governance import gate
 from overt.governance.permissions import Refused
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, AuditRecord, Deployment, Evidence, Subject, Template
-from tests.governance_helpers import actor, approved, make_overt, spec
+from tests.governance_helpers import actor, approved, installation, spec
 
 FACES = Path(__file__).parent / "data" / "faces"
 OP = actor("op")
@@ -21,10 +21,8 @@ OP = actor("op")
 
 @pytest.fixture
 def overt(tmp_path: Path, database_url: str):
-    instance = make_overt(tmp_path / "home", database_url)
-    instance.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person", "suspect"])
-    yield instance
-    instance.db.dispose()
+    with installation(tmp_path / "home", database_url) as instance:
+        yield instance
 
 
 def enroll(overt, deployment_id: int, ref: str, image: str, category: str = "missing-person") -> dict:
@@ -113,11 +111,9 @@ def test_threshold_cannot_be_lowered(overt) -> None:
         overt.gallery.identify(
             OP, deployment_id, FACES / "042_smiling.jpg", ["missing"], case="C-1", threshold=calibrated - 0.05
         )
-    # a deployment that asked for a lower threshold still gets the calibrated one
-    lowered = approved(overt, threshold=calibrated - 0.2, name="lowered")
-    assert overt.gallery.identify(OP, lowered, FACES / "042_smiling.jpg", ["missing"], case="C-1")[
-        "threshold"
-    ] == pytest.approx(calibrated)
+    # an application asking for a lower threshold is refused when it is filed (#13)
+    with pytest.raises(Refused, match="threshold"):
+        approved(overt, threshold=calibrated - 0.2, name="lowered")
 
 
 def test_watchlist_size_and_category_and_scope(overt) -> None:
@@ -274,6 +270,7 @@ def test_returned_urgent_start_lapses_too(overt) -> None:
 
 def test_token_reset_and_disable_stop_access_at_once(overt) -> None:
     old = overt.system.add_user(actor("admin"), "temp", "reviewer")
+    overt.system.approve_user(actor("dpo"), "temp")
     assert overt.authenticate(old).name == "temp"
     new = overt.system.reset_token(actor("admin"), "temp")
     with pytest.raises(Refused, match="token"):

@@ -114,6 +114,8 @@ def test_revocation_stops_the_camera_within_seconds(live, scene: Path) -> None:
 def test_supervisor_runs_cameras_in_processes_and_reports_health(live, scene: Path) -> None:
     overt, deployment = live
     overt.cameras.add(actor("admin"), CameraInfo("cam-1", str(scene), "Station"), replace=True)
+    assert overt.live.cameras_to_run() == []  # a re-pointed camera suspends the deployment (#13) ...
+    overt.deployments.decide(actor("judge"), deployment, "approve", "the new source reviewed")  # ... until approved
     jobs = [CameraJob(**job) for job in overt.live.cameras_to_run()]
     assert [j.camera for j in jobs] == ["cam-1"]
     supervisor = Supervisor(lambda: jobs, overt.settings.model_dump(), FAST, poll_s=0.5)

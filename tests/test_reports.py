@@ -287,7 +287,8 @@ def test_pdf_has_the_figures_as_text(world) -> None:
 
 
 def test_verify_passes_on_an_untouched_report_and_names_an_edited_figure(world, tmp_path: Path) -> None:
-    overt, runner = world.overt, CliRunner()
+    overt = world.overt
+    runner = CliRunner(env={"OVERT_TOKEN": overt.system.reset_token(actor("admin"), "aud")})
     cli = ["--home", str(world.home), "--as", "aud", "report"]
     path = tmp_path / "record.json"
     result = runner.invoke(app, [*cli, "deployment", str(world.d), "--format", "json", "--out", str(path)])
@@ -338,7 +339,7 @@ def test_reports_need_the_report_role(world) -> None:
 
 
 def test_cli_formats(world, tmp_path: Path) -> None:
-    runner = CliRunner()
+    runner = CliRunner(env={"OVERT_TOKEN": world.overt.system.reset_token(actor("admin"), "dpo")})
     cli = ["--home", str(world.home), "--as", "dpo", "report"]
     day = TODAY.isoformat()
     result = runner.invoke(app, [*cli, "annual", "--from", day, "--to", day, "--json"])

@@ -170,9 +170,11 @@ def test_deadlines_are_calendar_months() -> None:
 # --- the command line, as scripts use it -------------------------------------------------------------
 
 
-def cli(home: Path, user: str | None, *args: str, check: bool = True, db: str = "") -> subprocess.CompletedProcess:
-    """One place that says who acts, so a change in how `--as` authenticates touches one function."""
-    env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "200"}
+def cli(
+    home: Path, user: str | None, *args: str, token: str = "", check: bool = True, db: str = ""
+) -> subprocess.CompletedProcess:
+    """One place that says who acts (`--as USER` with USER's token in OVERT_TOKEN)."""
+    env = {**os.environ, "OVERT_HOME": str(home), "COLUMNS": "200", "OVERT_TOKEN": token}
     env.pop("OVERT_USER", None)
     if "postgres" in db:
         env["OVERT_DATABASE_URL"] = db
@@ -191,10 +193,11 @@ def test_request_contract_on_the_command_line(tmp_path: Path, database_url: str)
     overt = make_overt(home, database_url)
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     populated(overt)
+    tokens = {name: overt.system.reset_token(actor("admin"), name) for name in ("op", "dpo", "aud")}
     overt.db.dispose()
 
     def run(user: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return cli(home, user, *args, check=check, db=database_url)
+        return cli(home, user, *args, token=tokens[user], check=check, db=database_url)
 
     photo = str(FACES / "042_neutral.jpg")
     refused = run("op", "request", "access", photo, "--requester", "Jane", "--json", check=False)

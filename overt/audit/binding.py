@@ -7,8 +7,9 @@ deleted). `audit verify` recomputes the digest of every current row and names ea
 last binding: a row changed, added or deleted with SQL (`UPDATE alerts SET status='confirmed'`) cannot hide,
 because nobody without the audit key can write a `state.bind` record that verifies.
 
-Bulk UPDATE/DELETE statements on bound columns bypass the ORM's bookkeeping, so they are refused here:
-code must load and change rows, which keeps this guarantee true by construction.
+Bulk INSERT/UPDATE/DELETE statements on bound tables bypass the ORM's bookkeeping, so they are refused
+here: code must add, load and change rows through the session, which keeps this guarantee true by
+construction.
 """
 
 from __future__ import annotations
@@ -88,8 +89,8 @@ class Binder:
         session.info.pop(_PENDING, None)
 
     def refuse_bulk_changes(self, state: ORMExecuteState) -> None:
-        """Bulk DELETE, or UPDATE of bound columns, on a bound model would escape the binding: refused."""
-        if not (state.is_update or state.is_delete) or state.bind_mapper is None:
+        """Bulk INSERT or DELETE, or UPDATE of bound columns, on a bound model would escape the binding."""
+        if not (state.is_update or state.is_delete or state.is_insert) or state.bind_mapper is None:
             return
         cls = state.bind_mapper.class_
         fields = getattr(cls, "__audit_fields__", None)
@@ -100,8 +101,9 @@ class Binder:
             names = {getattr(column, "key", column) for column in values}
             if names and not names & set(fields):
                 return
-        raise TypeError(f"bulk {'UPDATE' if state.is_update else 'DELETE'} of {cls.__tablename__} bypasses the "
-                        "audit binding: load the rows and change them through the session")
+        verb = "UPDATE" if state.is_update else "DELETE" if state.is_delete else "INSERT"
+        raise TypeError(f"bulk {verb} of {cls.__tablename__} bypasses the audit binding: add, change or delete "
+                        "the rows through the session")
 
     def current_rows(self, session: Session) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every bound row now in the database, with its bound values."""

@@ -103,6 +103,8 @@ class UserCreated(Event):
     name = "user.create"
     user: str
     role: str
+    person: str = ""
+    status: str = "active"  # pending until a DPO countersigns an operational role (#13)
 
 
 @_register
@@ -122,6 +124,17 @@ class UserDisabled(Event):
     name = "user.disable"
     user: str
     reason: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class UserCountersigned(Event):
+    """The DPO countersigned the grant of `role` to `user` (person `person`): the account may act."""
+
+    name = "user.approve"
+    user: str
+    role: str
+    person: str
 
 
 @_register
@@ -253,6 +266,7 @@ class DeploymentApplied(Event):
     spec_sha256: str
     mode: str
     authority: str
+    documents: tuple[str, ...] = ()  # sha256 of each assessment document filed with it (#13)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,10 +280,18 @@ class _DeploymentDecision(Event):
 @_register
 @dataclass(frozen=True, kw_only=True)
 class DeploymentApproved(_DeploymentDecision):
-    """The authority approved the specification `spec_sha256`, giving `reason`."""
+    """The authority approved the specification `spec_sha256`, giving `reason`.
+
+    snapshot_sha256: the hash of what the approval pinned (cameras, threshold and its calibration,
+    watchlists, reviewers, retention, assignments); single_reviewer_exception: the authority accepted
+    one reviewer under the stated legal exception (AI Act Art. 14(5)).
+    """
 
     name = "deployment.approve"
     sets_status: ClassVar[str] = "approved"
+    snapshot_sha256: str = ""
+    threshold: float | None = None
+    single_reviewer_exception: bool = False
 
 
 @_register
@@ -333,6 +355,40 @@ class UrgentLapsed(Event):
     name = "deployment.urgent_lapsed"
     sets_status: ClassVar[str] = "lapsed"
     deleted: dict[str, int]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSuspended(Event):
+    """Something the approval `snapshot_sha256` pinned changed (a camera's source or place, the calibration,
+    cohort or model in force): the deployment is amended and needs approval; `changes` says what, one line
+    each, for the authority."""
+
+    name = "deployment.suspend"
+    sets_status: ClassVar[str] = "amended"
+    snapshot_sha256: str
+    changes: tuple[str, ...]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class DeploymentAssigned(Event):
+    """`user` (an operator or reviewer) was assigned to the deployment, in its approval or by the DPO."""
+
+    name = "deployment.assign"
+    user: str
+    role: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class AssessmentDocumentRead(Event):
+    """The authority (or the DPO) read assessment document `document_id` of `kind`, hash `sha256`."""
+
+    name = "deployment.document_read"
+    document_id: int
+    kind: str
+    sha256: str
 
 
 # --- the gate and failures ---------------------------------------------------------------------
@@ -496,6 +552,7 @@ class AlertOutcome(Event):
     name = "alert.outcome"
     alert_id: int
     action_taken: str
+    kind: str = "other"  # arrest, charge, no-further-action, released or other (#13)
 
 
 @_register

@@ -259,7 +259,7 @@ class AuditLog:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
         details = canonical_json(event.details())
-        _lock_chain(session)
+        _lock_chain(self.db, session)
         head_seq, head_hash = _head(session)
         tx = session.info.get(_TX)
         if tx is None:
@@ -294,7 +294,7 @@ class AuditLog:
 
     def checkpoint(self, session: Session) -> AuditCheckpoint | None:
         """Sign the current tree head now (at shutdown, after an export); None while the log is empty."""
-        _lock_chain(session)
+        _lock_chain(self.db, session)
         seq, hash_ = _head(session)
         if not seq:
             return None
@@ -554,17 +554,13 @@ def _filters(
 # --- writing: the lock, the head, and checkpoint lines that wait for the commit ----------------------------
 
 
-def _lock_chain(session: Session) -> None:
+def _lock_chain(db: Database, session: Session) -> None:
     """Serialise appenders until the transaction ends; the seq primary key would refuse a fork anyway."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    elif conn.dialect.name == "sqlite":
-        # An insert of no rows: appends nothing, but takes SQLite's single write lock (waiting for it like
-        # any write) before the head is read, however the transaction was opened - pysqlite's lazy BEGIN,
-        # a SAVEPOINT, or an explicit BEGIN - so no other writer can commit between our read and insert.
-        # (A transaction that already read under an explicit deferred BEGIN may get SQLITE_BUSY instead.)
-        conn.exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
+    else:
+        db.write_lock(session)
 
 
 def _within_log(session: Session, size: int) -> None:

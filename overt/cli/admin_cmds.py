@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from ..governance.people import COUNTERSIGNED_ROLES
 from .context import acting, overt
 from .output import console, print_json
 
@@ -24,18 +25,38 @@ def init(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     console.print(f"Overt data directory: [bold]{info['home']}[/bold]  (database {info['database']})")
     if info["admin_token"]:
         console.print(f"admin API token (shown once): [bold]{info['admin_token']}[/bold]")
+        console.print(
+            f"DPO [bold]{info['dpo']}[/bold] token (shown once; give it to the data protection officer, who "
+            f"countersigns operational roles): [bold]{info['dpo_token']}[/bold]"
+        )
     else:
         console.print("already initialised")
 
 
 @user_app.command("add")
-def user_add(ctx: typer.Context, name: str, role: str = typer.Option(..., "--role"), as_json: bool = JsonOpt) -> None:
-    """Create a user; prints the API token once."""
-    token = overt(ctx).system.add_user(acting(ctx), name, role)
+def user_add(
+    ctx: typer.Context,
+    name: str,
+    role: str = typer.Option(..., "--role"),
+    person: str | None = typer.Option(None, "--person", help="The person the account belongs to (default NAME)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a user; prints the API token once. Operational roles stay pending until a DPO countersigns."""
+    token = overt(ctx).system.add_user(acting(ctx), name, role, person)
+    status = "pending" if role in COUNTERSIGNED_ROLES else "active"
     if as_json:
-        print_json({"name": name, "role": role, "token": token})
+        print_json({"name": name, "role": role, "token": token, "status": status})
     else:
-        console.print(f"user [bold]{name}[/bold] ({role}); API token (shown once): {token}")
+        console.print(f"user [bold]{name}[/bold] ({role}, {status}); API token (shown once): {token}")
+        if status == "pending":
+            console.print(f"a DPO countersigns it with: overt --as DPO user approve {name}")
+
+
+@user_app.command("approve")
+def user_approve(ctx: typer.Context, name: str, as_json: bool = JsonOpt) -> None:
+    """Countersign a pending account (the DPO; never your own person's)."""
+    info = overt(ctx).system.approve_user(acting(ctx), name)
+    print_json(info) if as_json else console.print(f"user {name} ({info['role']}) is {info['status']}")
 
 
 @user_app.command("list")
@@ -44,9 +65,10 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if as_json:
         print_json(users)
         return
-    table = Table("name", "role", "created")
+    table = Table("name", "role", "person", "status", "created")
     for u in users:
-        table.add_row(u["name"], u["role"], u["created"][:19])
+        status = "disabled" if u["disabled"] else u["status"]
+        table.add_row(u["name"], u["role"], u["person"], status, u["created"][:19])
     console.print(table)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ..governance.spec import LAWFUL_PURPOSES, TEMPLATE
+from ..governance.spec import EXAMPLE_DOCUMENTS, LAWFUL_PURPOSES, example_document
 from .context import acting, overt
-from .output import console, fail, print_json
+from .output import console, err_console, fail, print_json
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 ReasonOpt = typer.Option(..., "--reason", help="Recorded with the decision.")
@@ -25,9 +25,22 @@ def _read(path: Path) -> str:
 
 
 @deployment_app.command("template")
-def deployment_template() -> None:
-    """Print a complete example application."""
-    typer.echo(TEMPLATE, nl=False)
+def deployment_template(
+    ctx: typer.Context,
+    out: Path | None = typer.Option(
+        None, "--out", help="Write application.yaml and example assessment documents into this folder."
+    ),
+) -> None:
+    """Print a complete example application that applies as printed (a window from now, the calibrated scale)."""
+    text = overt(ctx).deployments.template()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "application.yaml").write_text(text)
+    for kind, (name, _) in EXAMPLE_DOCUMENTS.items():
+        (out / name).write_text(example_document(kind))
+    console.print(f"wrote {out / 'application.yaml'} and example documents (replace them with the real ones)")
 
 
 @deployment_app.command("purposes")
@@ -38,21 +51,41 @@ def deployment_purposes(as_json: bool = JsonOpt) -> None:
 
 @deployment_app.command("apply")
 def deployment_apply(ctx: typer.Context, file: Path, as_json: bool = JsonOpt) -> None:
-    """Apply for a deployment (YAML or JSON); prints the new id."""
-    deployment_id = overt(ctx).deployments.apply(acting(ctx), _read(file))
+    """Apply for a deployment (YAML or JSON); prints the new id. Assessment documents are read from files
+    beside it, hashed and stored encrypted."""
+    text = _read(file)
+    service = overt(ctx).deployments
+    deployment_id = service.apply(acting(ctx), text, base=file.parent)
+    for note in service.notes(text):
+        err_console.print(f"note: {note}")
     print_json({"id": deployment_id}) if as_json else typer.echo(deployment_id)
 
 
 @deployment_app.command("amend")
 def deployment_amend(ctx: typer.Context, deployment_id: int, file: Path) -> None:
     """Change an application; it needs a new approval."""
-    overt(ctx).deployments.amend(acting(ctx), deployment_id, _read(file))
+    overt(ctx).deployments.amend(acting(ctx), deployment_id, _read(file), base=file.parent)
     console.print(f"deployment {deployment_id} amended: pending a new approval")
 
 
 def _decision(verb: str):
-    def command(ctx: typer.Context, deployment_id: int, reason: str = ReasonOpt, as_json: bool = JsonOpt) -> None:
-        status = overt(ctx).deployments.decide(acting(ctx), deployment_id, verb, reason)
+    def command(
+        ctx: typer.Context,
+        deployment_id: int,
+        reason: str = ReasonOpt,
+        assign: list[str] = typer.Option(
+            [], "--assign", help="approve: an operator or reviewer who works under it (repeat)."
+        ),
+        accept_exception: bool = typer.Option(
+            False,
+            "--accept-single-reviewer-exception",
+            help="approve: accept the application's stated legal exception to two reviewers (AI Act Art. 14(5)).",
+        ),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        status = overt(ctx).deployments.decide(
+            acting(ctx), deployment_id, verb, reason, accept_exception=accept_exception, assign=tuple(assign)
+        )
         print_json({"id": deployment_id, "status": status}) if as_json else console.print(
             f"deployment {deployment_id}: {status}"
         )
@@ -63,6 +96,25 @@ def _decision(verb: str):
 
 for _verb in ("approve", "reject", "return"):
     deployment_app.command(_verb)(_decision(_verb))
+
+
+@deployment_app.command("assign")
+def deployment_assign(ctx: typer.Context, deployment_id: int, user: str, as_json: bool = JsonOpt) -> None:
+    """Assign an operator or reviewer to a deployment (the DPO); others are refused under it."""
+    overt(ctx).deployments.assign(acting(ctx), deployment_id, user)
+    print_json({"id": deployment_id, "user": user}) if as_json else console.print(
+        f"{user} assigned to deployment {deployment_id}"
+    )
+
+
+@deployment_app.command("document")
+def deployment_document(
+    ctx: typer.Context, deployment_id: int, document_id: int, out: Path = typer.Option(..., "--out")
+) -> None:
+    """Read an assessment document filed with an application (the authority or the DPO; audited)."""
+    info, content = overt(ctx).deployments.document(acting(ctx), deployment_id, document_id)
+    out.write_bytes(content)
+    console.print(f"{info['kind']} {info['title']} (sha256 {info['sha256']}) written to {out}")
 
 
 @deployment_app.command("revoke")
@@ -110,6 +162,10 @@ def deployment_show(ctx: typer.Context, deployment_id: int, as_json: bool = Json
     console.print(f"[bold]{info['id']} {info['name']}[/bold] — {info['status']}")
     for key, value in info["spec"].items():
         console.print(f"  {key}: {value}")
+    for d in info["documents"]:
+        console.print(f"  document {d['id']}: {d['kind']} {d['ref']} {d['title']} sha256 {d['sha256']}")
+    for change in info["changes_since_approval"]:
+        console.print(f"  [red]changed since approval[/red]: {change}")
     for h in info["history"]:
         console.print(f"  {h['at'][:19]} {h['actor']} {h['decision']} {h['reason']}")
 
@@ -159,9 +215,14 @@ def review(
         )
 
 
-def outcome(ctx: typer.Context, alert_id: int, text: str = typer.Argument(..., help="What was done.")) -> None:
-    """Record what followed a confirmed alert."""
-    overt(ctx).alerts.record_outcome(acting(ctx), alert_id, text)
+def outcome(
+    ctx: typer.Context,
+    alert_id: int,
+    text: str = typer.Argument("", help="A note on what was done (required for --kind other)."),
+    kind: str = typer.Option("other", "--kind", help="arrest, charge, no-further-action, released or other."),
+) -> None:
+    """Record what followed a confirmed alert (counted by kind in the public record)."""
+    overt(ctx).alerts.record_outcome(acting(ctx), alert_id, text, kind=kind)
     console.print(f"outcome recorded for alert {alert_id}")
 
 

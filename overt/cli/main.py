@@ -74,7 +74,9 @@ def _root(
     home: Path | None = typer.Option(
         None, "--home", help="Data directory (default $OVERT_HOME or ~/.local/share/overt)."
     ),
-    as_user: str | None = typer.Option(None, "--as", help="Act as this user (default $OVERT_USER or admin)."),
+    as_user: str | None = typer.Option(
+        None, "--as", help="Act as this user (default $OVERT_USER); needs that user's token in $OVERT_TOKEN."
+    ),
 ) -> None:
     overrides: dict = {}
     if home is not None:

@@ -66,7 +66,7 @@ def watch(
         return
     if camera is None:
         fail("with a SOURCE, name the registered camera it comes from: --camera ID", 2)
-    session = service.live.open(actor, deployment, camera)
+    session = service.live.open(actor, deployment, camera, source)
     alerts: list[dict[str, Any]] = []
 
     def on_event(event: Any) -> None:

@@ -95,6 +95,12 @@ class Scorer:
     def kind(self) -> str:
         return "as-norm" if self.cohort is not None else "raw"
 
+    @property
+    def score_range(self) -> tuple[float, float]:
+        """The scores this scorer can give: cosine's [-1, 1], or AS-norm z-values (bounded here at ±100,
+        far beyond any genuine or impostor score), so a threshold outside it is a mistake, not a choice."""
+        return (-1.0, 1.0) if self.cohort is None else (-100.0, 100.0)
+
     def stats(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-vector cohort statistics; (0, 1) when raw, so `normalise` is then the identity."""
         n = len(np.atleast_2d(vectors))

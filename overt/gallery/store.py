@@ -54,6 +54,15 @@ def subject_count(session: Session, watchlist_id: int) -> int:
     return session.scalar(select(func.count(Subject.id)).where(Subject.watchlist_id == watchlist_id)) or 0
 
 
+def locked_size(session: Session, name: str) -> int:
+    """A watchlist's size read under a lock on its row (FOR UPDATE on PostgreSQL; SQLite's write lock is
+    already held by the operation), so concurrent enrolments cannot all see room under a cap."""
+    watchlist_id = session.scalar(select(Watchlist.id).where(Watchlist.name == name).with_for_update())
+    if watchlist_id is None:
+        raise GalleryError(f"no watchlist named {name!r}")
+    return subject_count(session, watchlist_id)
+
+
 def bump(session: Session, watchlist_id: int) -> None:
     session.execute(update(Watchlist).where(Watchlist.id == watchlist_id).values(revision=Watchlist.revision + 1))
 

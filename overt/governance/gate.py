@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..storage.models import Deployment
+from .calibrated import Calibrated
 from .permissions import Refused
 
 URGENT_GRACE = timedelta(hours=24)
@@ -32,7 +33,10 @@ class Scope:
 
 
 def effective_threshold(deployment: Deployment, calibrated: float) -> float:
-    """The approved threshold, never below the calibrated default."""
+    """The threshold pinned at approval (an absolute value: a later calibration never moves it); before
+    approval (an urgent start), the applied-for threshold, never below the calibrated default."""
+    if deployment.snapshot:
+        return float(deployment.snapshot["threshold"])
     approved = deployment.spec.get("threshold")
     return max(calibrated, approved) if approved is not None else calibrated
 
@@ -45,6 +49,12 @@ def in_force(deployment: Deployment, now: datetime) -> None:
         if now > deployment.urgent_started_at + URGENT_GRACE:
             raise Refused("urgent-lapsed", f"deployment {deployment.id}: urgent start not approved within 24 hours")
         return
+    if status == "amended":
+        raise Refused(
+            "amended",
+            f"deployment {deployment.id} changed since approval ({'; '.join(deployment.drift or [])}): "
+            "amended, needs approval",
+        )
     if status != "approved":
         raise Refused("not-approved", f"deployment {deployment.id} is {status}, not approved")
     if deployment.approval_expires_at is not None and now >= deployment.approval_expires_at:
@@ -54,7 +64,7 @@ def in_force(deployment: Deployment, now: datetime) -> None:
         )
 
 
-def check(deployment: Deployment, scope: Scope, now: datetime, calibrated_threshold: float) -> None:
+def check(deployment: Deployment, scope: Scope, now: datetime, calibrated: Calibrated) -> None:
     """Raise Refused naming the first rule the operation breaks."""
     in_force(deployment, now)
     spec = deployment.spec
@@ -79,11 +89,7 @@ def check(deployment: Deployment, scope: Scope, now: datetime, calibrated_thresh
             )
     if scope.category is not None and scope.category not in spec["categories"]:
         raise Refused("category", f"subject category {scope.category!r} is not allowed by deployment {deployment.id}")
-    if scope.threshold is not None and scope.threshold < effective_threshold(deployment, calibrated_threshold):
-        raise Refused(
-            "threshold",
-            f"threshold {scope.threshold} is below the approved "
-            f"{effective_threshold(deployment, calibrated_threshold):.4f}",
-        )
+    if scope.threshold is not None:
+        calibrated.check(scope.threshold, floor=effective_threshold(deployment, calibrated.threshold))
     if spec["mode"] == "retrospective" and scope.operation == "identify" and not scope.case:
         raise Refused("case", "a retrospective search needs a case reference (--case REF)")

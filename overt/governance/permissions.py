@@ -47,6 +47,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "report.generate": frozenset({Role.ADMIN, Role.AUDITOR, Role.DPO, Role.AUTHORITY}),
     "evaluate": frozenset(Role) - {Role.PUBLIC},
     "public.moderate": frozenset({Role.ADMIN, Role.DPO}),
+    # #13: separation of duties, assignment and paperwork
+    "user.approve": frozenset({Role.DPO}),
+    "deployment.assign": frozenset({Role.DPO}),
+    "deployment.documents": frozenset({Role.AUTHORITY, Role.DPO}),
     # people's rights: only the DPO answers data-subject requests (a search of its own, raising no alert)
     "subject-request": frozenset({Role.DPO}),
     "complaint.manage": frozenset({Role.DPO}),

@@ -5,7 +5,10 @@ API routes, CLI commands, stream workers and the console call these services and
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from ..audit import AuditLog, LogGuard, load_or_create_mac_keys, load_or_create_signing_key
@@ -17,6 +20,7 @@ from ..engine import EngineError
 from ..gallery.crypto import EncryptionKeyError, KeyRing
 from ..gallery.search import GallerySearch
 from ..gallery.store import GalleryError
+from ..governance.calibrated import Calibrated
 from ..governance.permissions import Refused
 from ..governance.spec import SpecError
 from ..governance.users import user_by_name, user_by_token
@@ -38,6 +42,11 @@ from .rights import RightsService
 from .system import SystemService
 
 
+def _file_sha256(source: Any) -> str:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
 class NotInitialised(Exception):
     """The data directory has no database yet."""
 
@@ -50,6 +59,8 @@ class Overt:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._unsigned = False  # the audit chain grew in this process since its head was last signed
+        self._calibrated: tuple[Any, Calibrated] | None = None
+        self.noted_days: set[tuple[int, str]] = set()  # (deployment, day) whose public figures were noted
 
     # --- the rooms below, opened on first use -------------------------------------------------
     @cached_property
@@ -92,6 +103,27 @@ class Overt:
 
     def calibrated_threshold(self) -> float:
         return self.lab.engine.calibration().threshold
+
+    def calibrated(self) -> Calibrated:
+        """The calibration in force as the gate sees it: default threshold, score range, and the versions an
+        approval pins (model, calibration file, cohort)."""
+        engine = self.lab.engine
+        calibration = engine.calibration()  # read once per engine, so this is computed once per process
+        if self._calibrated is not None and self._calibrated[0] is calibration:
+            return self._calibrated[1]
+        low, high = engine.scorer().score_range
+        calibrated = Calibrated(
+            threshold=calibration.threshold,
+            low=low,
+            high=high,
+            model=engine.model_id,
+            calibration_sha256=hashlib.sha256(
+                json.dumps(calibration.to_json(), sort_keys=True).encode()
+            ).hexdigest(),
+            cohort_sha256=calibration.normalisation.get("cohort_sha256"),
+        )
+        self._calibrated = (calibration, calibrated)
+        return calibrated
 
     # --- audit ------------------------------------------------------------------------------
     def record(
@@ -152,6 +184,32 @@ class Overt:
         with self.db.session() as session:
             user = user_by_token(session, token)
             return Actor(user.name, user.role)
+
+    def installed(self) -> bool:
+        """Whether the data directory holds a database (lab commands then act as a user, audited); an
+        SQLite file that does not exist is not created by asking."""
+        url = self.settings.db_url
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+            return False
+        try:
+            return self.db is not None
+        except NotInitialised:
+            return False
+
+    def verify(self, actor: Actor, a: Any, b: Any) -> dict:
+        """1:1 inside an installation: the acting user's permission is checked before either image is
+        decoded, and the comparison is audited (hashes and score only). Outside one, `lab.verify` is free."""
+        with operate(self, actor, "evaluate") as op:
+            result = self.lab.verify(a, b)
+            op.record(
+                "verify",
+                a_sha256=_file_sha256(a),
+                b_sha256=_file_sha256(b),
+                score=float(result["score"]),
+                threshold=result.get("threshold"),
+                match=result.get("match"),
+            )
+            return result
 
     # --- the services ------------------------------------------------------------------------
     @cached_property

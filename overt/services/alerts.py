@@ -10,8 +10,10 @@ from sqlalchemy.orm import selectinload
 
 from ..audit import NotInLog
 from ..gallery.search import Candidate
+from ..governance import assignments
 from ..governance import review as review_rules
 from ..governance.deployments import get as get_deployment
+from ..governance.people import distinct_persons
 from ..governance.permissions import Refused
 from ..storage.models import Alert, Evidence, Review
 from .core import Actor, Operation, operate
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from . import Overt
 
 EVIDENCE_CONTEXT = "evidence"
+# What may follow a confirmed alert, counted by kind in the public record (like the Met's LFR figures).
+OUTCOME_KINDS = ("arrest", "charge", "no-further-action", "released", "other")
 
 
 class AlertService:
@@ -121,6 +125,7 @@ class AlertService:
                 query = query.where(Alert.status == status)
             if deployment_id is not None:
                 query = query.where(Alert.deployment_id == deployment_id)
+            query = assignments.only_assigned(query, actor.name, actor.role)
             alerts = list(op.session.scalars(query))
             return [self._describe(a, actor, self._required(op, a)) for a in alerts]
 
@@ -141,7 +146,11 @@ class AlertService:
             if after_alert is None:
                 last_alert = op.session.scalar(select(func.max(Alert.id))) or 0
                 return {"alerts": [], "updated": [], "cursor": [last_alert, last_review]}
-            newer = select(Alert).options(selectinload(Alert.reviews)).where(Alert.id > after_alert)
+            newer = assignments.only_assigned(
+                select(Alert).options(selectinload(Alert.reviews)).where(Alert.id > after_alert),
+                actor.name,
+                actor.role,
+            )
             new = list(op.session.scalars(newer.order_by(Alert.id).limit(limit)))
             reviewed_ids = set(
                 op.session.scalars(
@@ -149,7 +158,13 @@ class AlertService:
                 )
             ) - {a.id for a in new}
             reviewed = (
-                list(op.session.scalars(select(Alert).where(Alert.id.in_(reviewed_ids)).order_by(Alert.id)))
+                list(
+                    op.session.scalars(
+                        assignments.only_assigned(select(Alert), actor.name, actor.role)
+                        .where(Alert.id.in_(reviewed_ids))
+                        .order_by(Alert.id)
+                    )
+                )
                 if reviewed_ids
                 else []
             )
@@ -167,12 +182,14 @@ class AlertService:
         alert = op.session.get(Alert, alert_id)
         if alert is None:
             raise Refused("unknown-alert", f"no alert {alert_id}")
+        assignments.require(op.session, alert.deployment_id, op.actor.name, op.actor.role)  # reads included
         return alert
 
     def review(self, actor: Actor, alert_id: int, decision: str, note: str = "") -> dict[str, Any]:
         with operate(self.overt, actor, "alert.review") as op:
             alert = self._get(op, alert_id)
             required = self._required(op, alert)
+            distinct_persons(op.session, get_deployment(op.session, alert.deployment_id), actor.name, alert)
             final = review_rules.decide(alert, actor.name, decision, note, required, op.at)
             op.session.flush()
             self._record(op, alert, "review.decide", decision=decision)
@@ -180,7 +197,9 @@ class AlertService:
                 self._record(op, alert, f"alert.{final}", reviews=len(alert.reviews))
             return self._describe(alert, actor, required)
 
-    def record_outcome(self, actor: Actor, alert_id: int, outcome: str) -> None:
+    def record_outcome(self, actor: Actor, alert_id: int, outcome: str, kind: str = "other") -> None:
+        """What followed a confirmed alert: one of OUTCOME_KINDS (counted publicly), with a note (required
+        for `other`)."""
         with operate(self.overt, actor, "alert.outcome") as op:
             alert = self._get(op, alert_id)
             if alert.status != "confirmed":
@@ -191,8 +210,12 @@ class AlertService:
                 self.overt.log_guard.confirmed(op.session, alert_id)
             except NotInLog as exc:
                 raise Refused("log-mismatch", str(exc)) from None
-            alert.outcome = outcome
-            self._record(op, alert, "alert.outcome", action_taken=outcome)
+            if kind not in OUTCOME_KINDS:
+                raise Refused("outcome-kind", f"an outcome is one of {', '.join(OUTCOME_KINDS)}, not {kind!r}")
+            if kind == "other" and not outcome.strip():
+                raise Refused("outcome-kind", "an outcome of kind other needs a note saying what was done")
+            alert.outcome, alert.outcome_kind = outcome, kind
+            self._record(op, alert, "alert.outcome", action_taken=outcome, kind=kind)
 
     def _record(self, op: Operation, alert: Alert, event: str, **fields: Any) -> None:
         """An event about one alert, filed under its deployment (reviews are not gated by a deployment)."""

@@ -180,6 +180,8 @@ class CameraService:
         if replace:
             changed = tuple(k for k, v in info.__dict__.items() if before.get(k) != v)
             op.record("camera.update", object_type="camera", object_id=info.id, camera=info.id, changed=changed)
+            op.session.flush()
+            op.overt.deployments.suspend_drifted(op)  # a re-pointed or moved camera needs a new approval
         else:
             op.record(
                 "camera.add",
@@ -197,6 +199,8 @@ class CameraService:
                 raise Refused("unknown-camera", f"no camera {camera_id!r}")
             op.session.delete(camera)
             op.record("camera.remove", object_type="camera", object_id=camera_id, camera=camera_id, reason=reason)
+            op.session.flush()
+            op.overt.deployments.suspend_drifted(op)
 
     def get(self, actor: Actor, camera_id: str) -> dict[str, Any]:
         with operate(self.overt, actor, "camera.read") as op:

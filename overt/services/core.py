@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
 from ..audit import NotInLog
+from ..governance import assignments, daily, snapshot
 from ..governance import deployments as deployment_rules
+from ..governance.deployments import Amended
 from ..governance.gate import Scope, check
 from ..governance.permissions import PERMISSIONS, Refused, check_permission
-from ..storage.db import Database
 from ..storage.models import Deployment
 
 if TYPE_CHECKING:
@@ -70,61 +69,66 @@ class Operation:
 READ_ONLY_ACTIONS = frozenset({"alert.read", "deployment.read", "watchlist.read", "camera.read"})
 
 
-_WRITERS: WeakKeyDictionary[Database, threading.RLock] = WeakKeyDictionary()
-_WRITERS_LOCK = threading.Lock()
-
-
-def _writers(db: Database) -> threading.RLock:
-    """One writer at a time per SQLite database in this process, queued by the OS rather than by
-    SQLite's sleep-and-retry busy handler, which under load leaves some writers waiting for seconds."""
-    with _WRITERS_LOCK:
-        return _WRITERS.setdefault(db, threading.RLock())
-
-
-def _sqlite_write_lock(session: Session) -> None:
-    """Take SQLite's write lock before the operation's first read, waiting for it (busy_timeout).
-
-    Under an explicit deferred BEGIN, a transaction that has read and then writes after another writer
-    committed fails at once with "database is locked" (its snapshot is stale); concurrent callers (API
-    requests, stream workers) would see spurious failures. Locking first makes them queue instead.
-    An insert of no rows takes the lock and changes nothing.
-    """
-    session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
-
+# Actions under a deployment that an unassigned operator or reviewer may still take (reading an application).
+UNASSIGNED_ACTIONS = frozenset({"deployment.read"})
 
 def gate(overt: Overt, session: Session, deployment: Deployment, scope: Scope, at: datetime) -> None:
-    """The gate's rules, then the log's word: the deployment's state must be what its records say."""
-    check(deployment, scope, at, overt.calibrated_threshold())
+    """The log's word first (the deployment's state must be what its authenticated records say), then the
+    approval's snapshot (a camera re-pointed or a new calibration suspends it: `Amended`), then the rules."""
     try:
         overt.log_guard.deployment(session, deployment)
     except NotInLog as exc:
         raise Refused("log-mismatch", str(exc)) from None
+    calibrated = overt.calibrated()
+    changes = snapshot.drift(session, deployment, calibrated)
+    if changes:
+        raise Amended(deployment.id, changes)
+    check(deployment, scope, at, calibrated)
 
 
 @contextmanager
 def operate(
-    overt: Overt, actor: Actor, action: str, *, deployment_id: int | None = None, scope: Scope | None = None
+    overt: Overt,
+    actor: Actor,
+    action: str,
+    *,
+    deployment_id: int | None = None,
+    scope: Scope | Callable[[Session], Scope] | None = None,
 ) -> Iterator[Operation]:
     """Check the role and (if a deployment is named) the gate, run the body, audit; all or nothing.
+
+    `scope` may be a function of the transaction, for what must be read inside it (watchlist sizes read
+    under a lock, so that a cap holds against concurrent enrolments).
 
     A refusal or a failure rolls the operation back and is itself recorded in its own transaction,
     so the log shows what was attempted as well as what was done.
     """
     at = now()
-    writer = _writers(overt.db) if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS else nullcontext()
     try:
-        with writer, overt.db.session() as session:
-            if overt.db.is_sqlite and action not in READ_ONLY_ACTIONS:
-                _sqlite_write_lock(session)
+        with overt.db.session() as session:
+            if action not in READ_ONLY_ACTIONS:
+                overt.db.write_lock(session)
             check_permission(actor.role, action)
             deployment = None
             if deployment_id is not None:
                 deployment = deployment_rules.get(session, deployment_id)
+                if action not in UNASSIGNED_ACTIONS:
+                    assignments.require(session, deployment_id, actor.name, actor.role)
                 if scope is not None:
+                    scope = scope(session) if callable(scope) else scope
                     gate(overt, session, deployment, scope, at)
             op = Operation(overt, session, actor, action, deployment, at)
             yield op
+            if deployment is not None and isinstance(scope, Scope):
+                # The public figures of this day as the operation left them: the day's largest watchlist
+                # grows only by enrolment, so other operations note a day once per process.
+                day = (deployment.id, at.date().isoformat())
+                if scope.operation == "enroll" or day not in overt.noted_days:
+                    daily.note_day(session, deployment, at)
+                    overt.noted_days.add(day)
     except Refused as exc:
+        if isinstance(exc, Amended):
+            overt.deployments.suspend(actor, exc.deployment_id, exc.changes)
         overt.record_separately(
             "gate.refused",
             actor=actor.name,

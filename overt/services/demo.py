@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ..governance.spec import LAWFUL_PURPOSES
+from ..governance.spec import LAWFUL_PURPOSES, REQUIRED_ASSESSMENTS
 from .cameras import CameraInfo
 from .core import Actor, now
 from .gallery import EnrolRequest
@@ -69,7 +69,10 @@ def _spec(mode: str, name: str) -> str:
             "max_watchlist_size": 10,
             "retention_days": {"alerts": 7, "evidence": 1},
             "reviewers_required": 2,
-            "assessments": [{"kind": "DPIA", "ref": f"{MARK}-DPIA", "sha256": "0" * 64}],
+            "assessments": [
+                {"kind": kind, "ref": f"{MARK}-{kind.upper()}", "file": f"{MARK.lower()}-{kind}.md"}
+                for kind in REQUIRED_ASSESSMENTS[mode]
+            ],
             "public_notice": f"{MARK}: this is a demonstration of Overt; no real camera or person is involved.",
         }
     )
@@ -82,10 +85,13 @@ def seed_demo(overt: Overt, camera_source: str = "") -> Demo:
     info = overt.system.init()
     if not info["admin_token"]:
         raise DemoError(f"{info['home']} is already initialised: the demo needs a fresh data directory")
-    demo = Demo(tokens={"admin": ("admin", info["admin_token"])})
-    admin = overt.actor("admin")
+    demo = Demo(tokens={"admin": ("admin", info["admin_token"]), info["dpo"]: ("dpo", info["dpo_token"])})
+    admin, dpo = overt.actor("admin"), overt.actor(info["dpo"])
     for name, role in USERS.items():
-        demo.tokens[name] = (role, overt.system.add_user(admin, name, role))
+        if name not in demo.tokens:
+            demo.tokens[name] = (role, overt.system.add_user(admin, name, role))
+            if role != "auditor":
+                overt.system.approve_user(dpo, name)
     operator, authority = Actor("operator", "operator"), Actor("authority", "authority")
     overt.cameras.add(
         operator,
@@ -106,10 +112,21 @@ def seed_demo(overt: Overt, camera_source: str = "") -> Demo:
     overt.gallery.create_watchlist(
         operator, WATCHLIST, purpose=f"{MARK}: consented sample portraits", categories=["missing-person"]
     )
-    demo.live_deployment = overt.deployments.apply(operator, _spec("live", "live recognition on the demo camera"))
-    demo.retrospective_deployment = overt.deployments.apply(operator, _spec("retrospective", "searches of stills"))
+    documents = {
+        f"{MARK.lower()}-{kind}.md": f"# {MARK}: a demonstration {kind} — not a real assessment\n".encode()
+        for kind in REQUIRED_ASSESSMENTS["live"]
+    }
+    demo.live_deployment = overt.deployments.apply(
+        operator, _spec("live", "live recognition on the demo camera"), documents
+    )
+    demo.retrospective_deployment = overt.deployments.apply(
+        operator, _spec("retrospective", "searches of stills"), documents
+    )
+    reviewers = tuple(name for name, role in USERS.items() if role == "reviewer")
     for deployment_id in (demo.live_deployment, demo.retrospective_deployment):
-        overt.deployments.decide(authority, deployment_id, "approve", f"{MARK}: approved for the demonstration")
+        overt.deployments.decide(
+            authority, deployment_id, "approve", f"{MARK}: approved for the demonstration", assign=reviewers
+        )
     for number in SUBJECTS:
         request = EnrolRequest(
             f"demo-person-{number}",

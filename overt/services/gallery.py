@@ -219,9 +219,15 @@ class GalleryService:
         force_reason: str = "",
         face_index: int | None = None,
     ) -> dict[str, Any]:
-        with operate(self.overt, actor, "subject.enroll") as probe:  # the role first: refusals cost no engine time
-            current = store.get_watchlist(probe.session, watchlist)
-            size = store.subject_count(probe.session, current.id)
+        def scope(session: Any) -> Scope:
+            size = store.locked_size(session, watchlist)
+            return Scope(
+                "enroll", watchlists=(watchlist,), watchlist_sizes=(size,), adding=1, category=request.category
+            )
+
+        # The full gate before any image is decoded (and again, under the watchlist's lock, before writing).
+        with operate(self.overt, actor, "subject.enroll", deployment_id=deployment_id, scope=scope):
+            pass
         try:
             if not request.images:
                 raise GalleryError(f"subject {request.reference!r}: no images")
@@ -229,7 +235,6 @@ class GalleryService:
         except (GalleryError, EngineError) as exc:
             record_failure(self.overt, actor, "subject.enroll", deployment_id, exc)
             raise
-        scope = Scope("enroll", watchlists=(watchlist,), watchlist_sizes=(size,), adding=1, category=request.category)
         with operate(self.overt, actor, "subject.enroll", deployment_id=deployment_id, scope=scope) as op:
             target = store.get_watchlist(op.session, watchlist)
             if target.categories and request.category not in target.categories:
@@ -248,6 +253,7 @@ class GalleryService:
                 expires_at=request.expires_at,
                 reference_jpeg=jpeg or None,
             )
+            subject.deployment_id = deployment_id  # what an urgent start that lapses must take back
             op.record(
                 "subject.enroll",
                 object_type="subject",
@@ -313,10 +319,16 @@ class GalleryService:
         """
         data = image if isinstance(image, bytes) else Path(image).read_bytes() if Path(image).is_file() else b""
         probe_sha = hashlib.sha256(data).hexdigest()
-        with operate(self.overt, actor, "identify") as probe:  # the role first: refusals cost no engine time
-            sizes = tuple(
-                store.subject_count(probe.session, store.get_watchlist(probe.session, n).id) for n in watchlists
+
+        def scope(session: Any) -> Scope:
+            sizes = tuple(store.subject_count(session, store.get_watchlist(session, n).id) for n in watchlists)
+            return Scope(
+                "identify", watchlists=tuple(watchlists), watchlist_sizes=sizes, threshold=threshold, case=case
             )
+
+        # The full gate (deployment, window, watchlists, threshold, case) before the probe is decoded.
+        with operate(self.overt, actor, "identify", deployment_id=deployment_id, scope=scope):
+            pass
         try:
             pixels = self.engine.load(image)
             analysed, faces = self.engine.template(pixels)
@@ -324,9 +336,9 @@ class GalleryService:
             record_failure(self.overt, actor, "identify", deployment_id, exc)
             raise
         assert analysed.embedding is not None
-        scope = Scope("identify", watchlists=tuple(watchlists), watchlist_sizes=sizes, threshold=threshold, case=case)
         with operate(self.overt, actor, "identify", deployment_id=deployment_id, scope=scope) as op:
-            applied = max(threshold or 0.0, effective_threshold(op.deployment, self.overt.calibrated_threshold()))
+            approved = effective_threshold(op.deployment, self.overt.calibrated_threshold())
+            applied = threshold if threshold is not None else approved
             targets = [store.get_watchlist(op.session, n) for n in watchlists]
             candidates = self.overt.search_index.search(
                 op.session, targets, analysed.embedding.vector, analysed.embedding.model, threshold=applied, top=top

@@ -22,6 +22,7 @@ from ..gallery.search import Candidate as GalleryCandidate
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check, effective_threshold
 from ..governance.permissions import Refused
+from ..governance.snapshot import check_source
 from ..storage.models import ActivityCount, Camera, Deployment
 from ..streams.pipeline import Candidate, Counts, Summary
 from .core import Actor, gate, now, operate
@@ -54,13 +55,16 @@ class CameraSession:
         return Scope("watch", camera=self.camera, watchlists=self.watchlists, watchlist_sizes=sizes)
 
     def authorised(self) -> bool:
-        """Re-run the gate: approved, not revoked or expired, inside a window, camera in scope."""
+        """Re-run the gate: approved, not revoked or expired, nothing pinned changed (a re-pointed camera
+        suspends the deployment), inside a window, camera in scope."""
         try:
             with self.overt.db.session() as session:
                 deployment = deployment_rules.get(session, self.deployment_id)
                 gate(self.overt, session, deployment, self._scope(), now())
             return True
         except Refused as exc:
+            if isinstance(exc, deployment_rules.Amended):
+                self.overt.deployments.suspend(self.actor, exc.deployment_id, exc.changes)
             self.refusal = exc.message
             return False
 
@@ -115,16 +119,19 @@ class LiveService:
     def __init__(self, overt: Overt) -> None:
         self.overt = overt
 
-    def open(self, actor: Actor, deployment_id: int, camera: str) -> CameraSession:
-        """Gate the start of a camera: refused (and audited) unless a live deployment covers it now."""
+    def open(self, actor: Actor, deployment_id: int, camera: str, source: str | None = None) -> CameraSession:
+        """Gate the start of a camera: refused (and audited) unless a live deployment covers it now and
+        `source` (when the caller names one) is the camera's approved source, not any video under its id."""
         with operate(self.overt, actor, "watch", deployment_id=deployment_id,
                      scope=Scope("watch", camera=camera)) as op:
             deployment = op.deployment
             assert deployment is not None
+            if source is not None:
+                check_source(op.session, deployment, camera, source)
             watchlists = tuple(deployment.spec["watchlists"])
             sizes = tuple(store.subject_count(op.session, store.get_watchlist(op.session, n).id) for n in watchlists)
             check(deployment, Scope("watch", camera=camera, watchlists=watchlists, watchlist_sizes=sizes), op.at,
-                  self.overt.calibrated_threshold())
+                  self.overt.calibrated())
             threshold = effective_threshold(deployment, self.overt.calibrated_threshold())
             op.record("stream.start", object_type="camera", object_id=camera, camera=camera, watchlists=watchlists,
                       threshold=threshold)

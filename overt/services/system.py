@@ -7,16 +7,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key
 from ..gallery.crypto import KEY_FILE, NEXT_KEY_FILE, KeyRing, new_key, write_key_file
 from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
+from ..governance.people import countersign, role_counts
+from ..governance.permissions import Refused
 from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
-from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
+from ..storage.models import (
+    ActivityCount,
+    Alert,
+    AuditRecord,
+    CameraReport,
+    Deployment,
+    Evidence,
+    Subject,
+    User,
+    Watchlist,
+)
 from .alerts import EVIDENCE_CONTEXT
 from .audit_view import record_view
 from .cameras import REPORT_CONTEXT
@@ -27,16 +39,36 @@ from .rights import reencrypt_requests
 if TYPE_CHECKING:
     from . import Overt
 
+FIRST_DPO = "dpo"
+
 
 def delete_products(session: Session, deployment_id: int) -> dict[str, int]:
-    """Everything a deployment produced (alerts and their evidence and reviews), deleted through the session
-    so that each deletion is bound to the audit log."""
-    counts = {"alerts": 0, "evidence": 0}
+    """Everything a deployment produced: alerts with their evidence and reviews, the subjects enrolled under
+    it with their templates and reference photos, and its activity counts (an urgent start that lapses or is
+    rejected leaves nothing behind but the log of what was deleted). Rows bound to the audit log are deleted
+    through the session, so each deletion is bound."""
+    alerts = evidence = reviews = 0
     for alert in session.scalars(select(Alert).where(Alert.deployment_id == deployment_id)):
-        counts["evidence"] += len(alert.evidence)
-        session.delete(alert)
-        counts["alerts"] += 1
-    return counts
+        evidence += len(alert.evidence)
+        reviews += len(alert.reviews)
+        session.delete(alert)  # its evidence and reviews go with it (cascade)
+        alerts += 1
+    subjects = templates = 0
+    for subject in session.scalars(select(Subject).where(Subject.deployment_id == deployment_id)):
+        bump(session, subject.watchlist_id)
+        templates += len(subject.templates)
+        session.delete(subject)  # its templates and reference photo go with it (cascade)
+        subjects += 1
+    counts = session.execute(delete(ActivityCount).where(ActivityCount.deployment_id == deployment_id)).rowcount
+    session.flush()
+    return {
+        "alerts": alerts,
+        "evidence": evidence,
+        "reviews": reviews,
+        "subjects": subjects,
+        "templates": templates,
+        "activity_counts": counts,
+    }
 
 
 def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str, int]:
@@ -68,23 +100,64 @@ class SystemService:
         db = Database(settings.db_url)
         db.migrate()
         self.overt.attach(db)
-        token = None
+        token = dpo_token = None
         with db.session() as session:
             if session.scalar(select(User.id).where(User.name == "admin")) is None:
                 _, token = create_user(session, "admin", "admin")
+                # The first DPO, so a fresh installation can countersign; active from the start (nobody else
+                # could countersign it), its token shown once like the admin's.
+                dpo, dpo_token = create_user(session, FIRST_DPO, "dpo")
+                dpo.status = "active"
                 self.overt.record(session, "init", actor="admin", home=str(settings.home), created_key=created_key)
+                self.overt.record(
+                    session,
+                    "user.create",
+                    actor="admin",
+                    object_type="user",
+                    object_id=FIRST_DPO,
+                    user=FIRST_DPO,
+                    role="dpo",
+                    person=FIRST_DPO,
+                    status="active",
+                )
         return {
             "home": str(settings.home),
             "database": settings.db_url.split("@")[-1],
             "admin_token": token,
+            "dpo": FIRST_DPO,
+            "dpo_token": dpo_token,
             "created_key": created_key,
         }
 
-    def add_user(self, actor: Actor, name: str, role: str) -> str:
+    def add_user(self, actor: Actor, name: str, role: str, person: str | None = None) -> str:
+        """A new account (its token returned, shown once); operational roles wait for a DPO (`approve_user`)."""
         with operate(self.overt, actor, "user.manage") as op:
-            user, token = create_user(op.session, name, role)
-            op.record("user.create", object_type="user", object_id=user.name, user=user.name, role=role)
+            user, token = create_user(op.session, name, role, person)
+            op.record(
+                "user.create",
+                object_type="user",
+                object_id=user.name,
+                user=user.name,
+                role=role,
+                person=user.person,
+                status=user.status,
+            )
         return token
+
+    def approve_user(self, actor: Actor, name: str) -> dict[str, str]:
+        """The DPO's countersignature of a grant (authority, operator, reviewer, DPO): the account may act."""
+        with operate(self.overt, actor, "user.approve") as op:
+            user = op.session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
+            if user is None:
+                raise Refused("unknown-user", f"no user named {name!r}")
+            countersign(op.session, user, actor.name)
+            op.record("user.approve", object_type="user", object_id=name, user=name, role=user.role, person=user.person)
+            return {"name": name, "role": user.role, "status": user.status}
+
+    def role_counts(self) -> dict[str, int]:
+        """Active accounts per role (public: no login)."""
+        with self.overt.db.session() as session:
+            return role_counts(session)
 
     def reset_token(self, actor: Actor, name: str) -> str:
         with operate(self.overt, actor, "user.manage") as op:
@@ -100,7 +173,15 @@ class SystemService:
     def users(self, actor: Actor) -> list[dict]:
         with operate(self.overt, actor, "user.manage") as op:
             return [
-                {"name": u.name, "role": u.role, "created": u.created_at.isoformat(), "disabled": u.disabled}
+                {
+                    "name": u.name,
+                    "role": u.role,
+                    "created": u.created_at.isoformat(),
+                    "disabled": u.disabled,
+                    "person": u.person,
+                    "status": u.status,
+                    "countersigned_by": u.countersigned_by,
+                }
                 for u in op.session.scalars(select(User).order_by(User.name))
             ]
 

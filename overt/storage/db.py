@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,26 +17,50 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+_WRITER_FD = "overt.storage.writer_fd"
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._writers_file: Path | None = None
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._writers_file = Path(f"{path}.writers")
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self._writers_file is not None:
+            event.listen(self._sessions, "after_transaction_end", _release_writer)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    def write_lock(self, session: Session) -> None:
+        """Make this transaction SQLite's one writer before it reads anything; nothing on PostgreSQL.
+
+        Writers queue on an flock of `<database>.writers` (the OS wakes them in turn, across threads and
+        processes), then take SQLite's write lock, which is free by then. Left to SQLite's busy handler,
+        which sleeps and retries, eight writing processes managed a fraction of one process's rate. Taking
+        the lock before the first read also spares a deferred transaction the "database is locked" that a
+        stale snapshot gets when it writes. Held until the transaction ends; idempotent within it.
+        """
+        if not self.is_sqlite:
+            return
+        if self._writers_file is not None and _WRITER_FD not in session.info:
+            fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            session.info[_WRITER_FD] = fd
+        session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
 
     def listen(self, identifier: str, fn: Callable[..., Any]) -> None:
         """Listen to a session event (e.g. "before_commit") on every session this database makes."""
@@ -54,6 +80,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _release_writer(session: Session, transaction: Any) -> None:
+    if transaction.parent is None and _WRITER_FD in session.info:
+        os.close(session.info.pop(_WRITER_FD))  # closing releases the flock
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -49,6 +49,11 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Separation of duties (#13): the person this account belongs to (one active account each), and whether
+    # a DPO has countersigned a grant of an operational role (`pending` accounts cannot act).
+    person: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    countersigned_by: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Watchlist(Base):
@@ -79,6 +84,7 @@ class Subject(Base):
     added_by: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deployment_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)  # enrolled under it
     watchlist: Mapped[Watchlist] = relationship(back_populates="subjects")
     templates: Mapped[list[Template]] = relationship(back_populates="subject", cascade="all, delete-orphan")
     image: Mapped[ReferenceImage | None] = relationship(cascade="all, delete-orphan")
@@ -146,6 +152,13 @@ class Deployment(Base):
     approval_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     urgent_justification: Mapped[str] = mapped_column(Text, default="")
     urgent_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # #13: what the authority approved, as it was (cameras, threshold with its calibration, watchlists,
+    # reviewers, retention), its hash, and what changed since when the gate suspended the deployment.
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    drift: Mapped[list[Any] | None] = mapped_column(default=None)
+    urgent_first_at: Mapped[datetime | None] = mapped_column(default=None)  # never reset: one urgent start
+    __audit_fields__ = ("status", "snapshot_sha256", "spec_sha256", "urgent_first_at")
     decisions: Mapped[list[Decision]] = relationship(back_populates="deployment", order_by="Decision.id")
 
 
@@ -181,6 +194,7 @@ class Alert(Base):
     case_ref: Mapped[str] = mapped_column(String(128), default="")
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     outcome: Mapped[str] = mapped_column(Text, default="")  # what the operator did after confirmation
+    outcome_kind: Mapped[str] = mapped_column(String(24), default="")  # arrest|charge|no-further-action|...
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime] = mapped_column()
@@ -281,6 +295,48 @@ class CameraReport(Base):
     photo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # encrypted
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AssessmentDocument(Base):
+    """A DPIA, FRIA, equality assessment or registration record filed with an application (#13)."""
+
+    __tablename__ = "assessment_documents"
+    __audit_fields__ = ("sha256", "kind")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(256))  # the file's name
+    sha256: Mapped[str] = mapped_column(String(64))  # of the plaintext, hashed on arrival
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    """An operator or reviewer assigned to a deployment (in its approval, or by the DPO) (#13)."""
+
+    __tablename__ = "deployment_assignments"
+    __table_args__ = (UniqueConstraint("deployment_id", "user_name"),)
+    __audit_fields__ = ("deployment_id", "user_name")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    user_name: Mapped[str] = mapped_column(String(64))
+    assigned_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentDay(Base):
+    """The public figures of one day of use, kept as they were that day (#13)."""
+
+    __tablename__ = "deployment_days"
+    __table_args__ = (UniqueConstraint("deployment_id", "day"),)
+    __audit_fields__ = ("watchlist_size", "reviewers_required")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    day: Mapped[str] = mapped_column(String(10))
+    watchlist_size: Mapped[int] = mapped_column(Integer, default=0)
+    reviewers_required: Mapped[int] = mapped_column(Integer, default=2)
 
 
 # --- people's rights: subject requests and complaints (overt/rights) -------------------------------

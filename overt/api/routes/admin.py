@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ...governance.people import COUNTERSIGNED_ROLES
 from ..auth import ActorDep, OvertDep
 from .common import AUTHENTICATED, PUBLIC, needs
 
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/api")
 class NewUser(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", examples=["reviewer-3"])
     role: str = Field(examples=["reviewer"], description="admin, authority, operator, reviewer, auditor or dpo")
+    person: str | None = Field(None, description="The person the account belongs to (default: its name).")
 
 
 @router.get("/health", tags=["system"], openapi_extra=needs(PUBLIC))
@@ -37,9 +39,17 @@ def list_users(actor: ActorDep, overt: OvertDep) -> list[dict[str, Any]]:
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, tags=["users"], openapi_extra=needs("user.manage"))
 def add_user(body: NewUser, actor: ActorDep, overt: OvertDep) -> dict[str, str]:
-    """Create a user; the API token is in this response and nowhere else, ever."""
-    token = overt.system.add_user(actor, body.name, body.role)
-    return {"name": body.name, "role": body.role, "token": token}
+    """Create a user; the API token is in this response and nowhere else, ever. Operational roles are
+    `pending` until a DPO countersigns (`POST /api/users/{name}/approve`)."""
+    token = overt.system.add_user(actor, body.name, body.role, body.person)
+    status_ = "pending" if body.role in COUNTERSIGNED_ROLES else "active"
+    return {"name": body.name, "role": body.role, "token": token, "status": status_}
+
+
+@router.post("/users/{name}/approve", tags=["users"], openapi_extra=needs("user.approve"))
+def approve_user(name: str, actor: ActorDep, overt: OvertDep) -> dict[str, str]:
+    """The DPO's countersignature of a pending account (never of their own person's)."""
+    return overt.system.approve_user(actor, name)
 
 
 @router.post("/keys/rotate", tags=["system"], openapi_extra=needs("key.rotate"))

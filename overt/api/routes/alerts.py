@@ -31,6 +31,9 @@ class Decision(BaseModel):
 
 class Outcome(BaseModel):
     outcome: str = Field(min_length=1, max_length=2000, description="What was done after the confirmed alert.")
+    kind: Literal["arrest", "charge", "no-further-action", "released", "other"] = Field(
+        "other", description="Counted by kind in the public record."
+    )
 
 
 def parse_cursor(text: str | None) -> Cursor:
@@ -134,8 +137,8 @@ def review(alert_id: int, body: Decision, actor: ActorDep, overt: OvertDep) -> d
 @router.post("/{alert_id}/outcome", openapi_extra=needs("alert.outcome"))
 def outcome(alert_id: int, body: Outcome, actor: ActorDep, overt: OvertDep) -> dict[str, Any]:
     """Record what followed a confirmed alert (only confirmed alerts lead to action)."""
-    overt.alerts.record_outcome(actor, alert_id, body.outcome)
-    return {"id": alert_id, "outcome": body.outcome}
+    overt.alerts.record_outcome(actor, alert_id, body.outcome, kind=body.kind)
+    return {"id": alert_id, "outcome": body.outcome, "kind": body.kind}
 
 
 @router.get(

@@ -115,7 +115,10 @@ async def identify(
     watchlist: Annotated[list[str], Form(min_length=1, description="Watchlists to search (repeat the field).")],
     case: Annotated[str | None, Form(max_length=128, description="Case reference (retrospective).")] = None,
     top: Annotated[int, Form(ge=1, le=100)] = 5,
-    threshold: Annotated[float | None, Form(ge=-1, le=1, description="Stricter than approved, never lower.")] = None,
+    threshold: Annotated[
+        float | None,
+        Form(description="Stricter than approved, never lower; on the calibrated scale (`GET /api/models`)."),
+    ] = None,
 ) -> dict[str, Any]:
     """1:N search: candidates become pending alerts; a candidate is not an identification until reviewed."""
     (data,) = await read_uploads(request, [image])

@@ -31,6 +31,12 @@ def info(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/accounts", openapi_extra=needs(PUBLIC))
+def accounts(overt: OvertDep) -> dict[str, int]:
+    """How many active accounts hold each role: who can approve, operate and review is a public number."""
+    return overt.system.role_counts()
+
+
 @router.get("/cameras", openapi_extra=needs(PUBLIC))
 def public_cameras(overt: OvertDep) -> list[dict[str, Any]]:
     """Every registered camera with its location, direction and public notice (never its source)."""

@@ -1,7 +1,7 @@
 """Data-subject requests (with the requester's encrypted photo) and complaints from the public
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import overt.storage.models
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
