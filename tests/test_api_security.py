@@ -47,6 +47,22 @@ DISCLOSES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/sightings/{sighting_id}/crop"): {"image"},
     ("GET", "/api/cameras"): {"source"},
     ("GET", "/api/cameras/{camera_id}"): {"source"},
+    # the DPO answering a data-subject request sees what is held about the requester's face
+    **{
+        (method, path): {"reference"}
+        for method, path in (
+            ("POST", "/api/requests/access"),
+            ("POST", "/api/requests"),
+            ("GET", "/api/requests"),
+            ("GET", "/api/requests/{request_id}"),
+            ("GET", "/api/requests/{request_id}/letter"),
+            ("POST", "/api/requests/{request_id}/search"),
+            ("POST", "/api/requests/{request_id}/extend"),
+            ("POST", "/api/requests/{request_id}/decide"),
+            ("POST", "/api/requests/{request_id}/close"),
+        )
+    },
+    ("GET", "/api/complaints/{complaint_id}/attachment"): {"image"},
 }
 
 
@@ -58,6 +74,8 @@ class World:
     revocable: int
     alert: int
     reports: dict[str, int]
+    requests: dict[str, int]
+    complaint: int
 
 
 def count(site: Site, model: Any) -> int:
@@ -102,7 +120,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             files={"photo": ("c.jpg", jpeg_bytes(), "image/jpeg")},
         )
         reports[purpose] = sent.json()["id"]
-    yield World(site, deployment, pending, revocable, alert, reports)
+    dpo = site.auth("dpo")
+    requests = {
+        "access": client.post(
+            "/api/requests/access",
+            data={"requester": "R"},
+            files={"photo": ("r.jpg", (FACES / "042_neutral.jpg").read_bytes(), "image/jpeg")},
+            headers=dpo,
+        ).json()["id"],
+        "erase": client.post(  # a face held nowhere: erasing it deletes nothing the sweep needs
+            "/api/requests",
+            data={"kind": "erasure", "requester": "E"},
+            files={"photo": ("e.jpg", (FACES / "001_neutral.jpg").read_bytes(), "image/jpeg")},
+            headers=dpo,
+        ).json()["id"],
+    }
+    complaint = client.post(
+        "/api/public/complaints", data={"what": "w"}, files={"attachment": ("a.jpg", jpeg_bytes(), "image/jpeg")}
+    ).json()["id"]
+    yield World(site, deployment, pending, revocable, alert, reports, requests, complaint)
     site.overt.db.dispose()
 
 
@@ -142,6 +178,20 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/api/moderation/reports/{report_id}/accept"): {"json": {"id": "accepted-cam"}},
         ("POST", "/api/deployments/{deployment_id}/pause"): {"json": {"reason": "r"}},
         ("POST", "/api/deployments/{deployment_id}/resume"): {"json": {}},
+        ("POST", "/api/requests/access"): {
+            "data": {"requester": "R2"},
+            "files": {"photo": ("r.jpg", probe, "image/jpeg")},
+        },
+        ("POST", "/api/requests"): {"data": {"kind": "objection", "requester": "O"}},
+        ("POST", "/api/requests/{request_id}/extend"): {"json": {"reason": "r"}},
+        ("POST", "/api/requests/{request_id}/decide"): {"json": {"decision": "grant", "reason": "r"}},
+        ("POST", "/api/requests/{request_id}/erase"): {"json": {}},
+        ("POST", "/api/requests/{request_id}/close"): {"json": {}},
+        ("POST", "/api/public/complaints"): {"data": {"what": "enumerated"}},
+        ("POST", "/api/complaints/{complaint_id}/triage"): {"json": {"priority": "low"}},
+        ("POST", "/api/complaints/{complaint_id}/answer"): {"json": {"outcome": "referred", "answer": "a"}},
+        ("POST", "/api/reports/verify"): {"json": {"format": "not a report"}},
+        ("POST", "/api/users/{name}/disable"): {"json": {"reason": "r"}},
     }
     writes = method in ("PUT", "DELETE") or path.endswith(
         ("/approve", "/reject", "/return", "/urgent", "/revoke", "/pause", "/resume"))
@@ -151,10 +201,12 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         "reference": "nobody",
         "alert_id": w.alert,
         "sighting_id": 1,
-        "kind": "crop",
+        "kind": "accountability" if path.startswith("/api/reports/") else "crop",
         "document_id": 1,
         "camera_id": "throwaway-cam" if writes else "cam-1",
         "report_id": w.reports["accept" if path.endswith("/accept") else "reject" if writes else "photo"],
+        "request_id": w.requests["erase" if path.endswith("/erase") else "access"],
+        "complaint_id": w.complaint,
     }
     if path.startswith("/api/moderation/") and path.endswith("/reject"):
         params["report_id"] = w.reports["reject"]
@@ -243,6 +295,8 @@ def test_public_pages_and_files_carry_no_biometric_data(world: World) -> None:
         "/api/public/deployments",
         f"/api/public/deployments/{world.deployment}",
         f"/api/public/deployments/{world.deployment}/record",
+        f"/deployments/{world.deployment}",
+        "/rights",
     ]
     urls += [f"/static/{p.relative_to(STATIC).as_posix()}" for p in sorted(STATIC.rglob("*")) if p.is_file()]
     for url in urls:
@@ -259,6 +313,9 @@ def test_public_pages_and_files_carry_no_biometric_data(world: World) -> None:
     unpublished = client.post("/api/deployments", json=application, headers=world.site.auth("op")).json()["id"]
     assert client.get(f"/api/public/deployments/{unpublished}").status_code == 404
     assert client.get(f"/api/public/deployments/{unpublished}/record").status_code == 404
+    assert client.get(f"/deployments/{unpublished}").status_code == 404
+    page = client.get(f"/deployments/{world.deployment}").text  # readable, and no SQL shown to the public
+    assert "Legal basis" in page and "SELECT" not in page and "audit_log" not in page
     assert unpublished not in [d["id"] for d in client.get("/api/public/deployments").json()]
 
 

@@ -29,7 +29,22 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, review, session, transparency
+from .routes import (
+    admin,
+    alerts,
+    audit_view,
+    cameras,
+    deployments,
+    desk,
+    gallery,
+    pages,
+    public,
+    public_pages,
+    review,
+    rights,
+    session,
+    transparency,
+)
 from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 from .throttle import FailedTokens
@@ -114,6 +129,10 @@ ROUTERS = (
     cameras.router,
     public.router,
     public.moderation,
+    rights.router,
+    audit_view.router,
+    desk.router,
+    public_pages.router,
     transparency.router,
     pages.router,
     observatory_routes.router,
@@ -150,7 +169,7 @@ def rate_classes(method: str, path: str) -> str | None:
     """The bucket a request draws from: logins, public reports, other public routes, or none."""
     if path == "/api/session" and method == "POST":
         return "login"
-    if path == "/api/public/camera-reports" and method == "POST":
+    if path in ("/api/public/camera-reports", "/api/public/complaints") and method == "POST":
         return "report"
     if path.startswith("/api/public/") or path in ("/", "/api/health", "/observatory"):
         return "public"

@@ -773,6 +773,148 @@ class DeploymentResumed(Event):
     spec_sha256: str
 
 
+# --- people's rights: subject requests and complaints ---------------------------------------------------
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestOpened(Event):
+    """The DPO registered data-subject request `request_id` of `kind` (access, erasure, rectification,
+    objection), received by `channel`, due by `deadline`; `with_photo`: the requester gave a photo to search
+    with (kept encrypted until the request closes). The requester's name is not logged."""
+
+    name = "request.open"
+    request_id: int
+    kind: str
+    channel: str
+    deadline: datetime
+    with_photo: bool
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestSearched(Event):
+    """The `subject-request` search for request `request_id`: the requester's face (photo `image_sha256`)
+    against `watchlists` watchlists and `evidence` evidence images still within retention. It raises no
+    alert. subject_ids, alert_ids: what was found about that face."""
+
+    name = "request.search"
+    request_id: int
+    image_sha256: str
+    watchlists: int
+    evidence: int
+    threshold: float
+    subject_ids: tuple[int, ...]
+    alert_ids: tuple[int, ...]
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestExtended(Event):
+    """Request `request_id`'s deadline was extended to `deadline` for `reason` (GDPR Art. 12(3))."""
+
+    name = "request.extend"
+    request_id: int
+    deadline: datetime
+    reason: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestDecided(Event):
+    """The DPO decided request `request_id` (`kind`): `decision` is grant or refuse, for `reason`;
+    `legal_ground` names the provision a refusal rests on ("" for a grant)."""
+
+    name = "request.decide"
+    request_id: int
+    kind: str
+    decision: str
+    reason: str
+    legal_ground: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestErased(Event):
+    """An erasure for request `request_id`, found with the requester's photo `image_sha256`: what was deleted,
+    as ids and counts, never the data.
+
+    subject_ids: subjects deleted with their templates and reference photos; template_ids: those templates;
+    alert_ids: alerts deleted with their reviews and evidence; deleted: counts per kind.
+    """
+
+    name = "request.erase"
+    request_id: int
+    image_sha256: str
+    subject_ids: tuple[int, ...]
+    template_ids: tuple[int, ...]
+    alert_ids: tuple[int, ...]
+    deleted: dict[str, int]
+    reason: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestClosed(Event):
+    """Request `request_id` (`kind`) was closed with `result` (answered, granted, erased, refused) after
+    `days_to_answer` days (`on_time`: before its deadline); `photo_deleted`: the requester's photo and template
+    were deleted with it."""
+
+    name = "request.close"
+    request_id: int
+    kind: str
+    result: str
+    days_to_answer: float
+    on_time: bool
+    photo_deleted: bool
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class RequestLetter(Event):
+    """The response letter to request `request_id` was produced as `format`; `sha256` is its hash."""
+
+    name = "request.letter"
+    request_id: int
+    format: str
+    sha256: str
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class ComplaintReceived(Event):
+    """A complaint `complaint_id` arrived from the public site; `with_attachment`: an image came with it
+    (re-encoded without its metadata, then encrypted); `with_contact`: the person left a way to answer."""
+
+    name = "complaint.receive"
+    complaint_id: int
+    with_attachment: bool
+    with_contact: bool
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class ComplaintTriaged(Event):
+    """The DPO triaged complaint `complaint_id` with `priority` (and the deployment it concerns, if any)."""
+
+    name = "complaint.triage"
+    complaint_id: int
+    priority: str
+    concerns_deployment: int | None
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class ComplaintAnswered(Event):
+    """The DPO answered complaint `complaint_id`: `result` (upheld, partly-upheld, not-upheld, referred)
+    after `days_to_answer` days; the attachment, if any, was deleted."""
+
+    name = "complaint.answer"
+    complaint_id: int
+    result: str
+    days_to_answer: float
+
+
 def describe_events() -> str:
     """Markdown documentation of every event: name, what it means, and its fields with their types."""
     out = ["# Audited events", ""]

@@ -30,6 +30,7 @@ from . import (
     observatory_cmds,
     report_cmds,
     review_cmds,
+    rights_cmds,
     serve_cmds,
     stream_cmds,
 )
@@ -101,6 +102,7 @@ for module in (
     stream_cmds,
     observatory_cmds,
     review_cmds,
+    rights_cmds,
 ):
     module.register(app)
 

@@ -55,6 +55,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "deployment.pause": frozenset({Role.OPERATOR, Role.REVIEWER}),
     "deployment.resume": frozenset({Role.OPERATOR}),
     "review.workload": frozenset({Role.DPO, Role.AUDITOR, Role.AUTHORITY}),
+    # people's rights: only the DPO answers data-subject requests (a search of its own, raising no alert)
+    "subject-request": frozenset({Role.DPO}),
+    "complaint.manage": frozenset({Role.DPO}),
 }
 
 

@@ -33,6 +33,7 @@ from .data import (
     report,
     section,
 )
+from .rights import rights_items
 from .workload import ACTIONS as WORKLOAD_ACTIONS
 from .workload import workload_items
 
@@ -250,5 +251,6 @@ def build(sources: Sources, start: date, end: date, generated: dict[str, Any]) -
             section("oversight", "Oversight", oversight_items(period)),
             section("review", "Human review: workload and quality",
                     workload_items(sources.audit(WORKLOAD_ACTIONS, since=since, until=until), until)),
+            section("rights", "People's rights: requests and complaints", rights_items(sources, since, until)),
         ],
     )

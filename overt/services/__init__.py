@@ -27,8 +27,10 @@ from ..governance.users import user_by_name, user_by_token
 from ..storage.db import Database
 from .alerts import AlertService
 from .audit import AuditService
+from .audit_view import AuditViewService
 from .cameras import CameraService
 from .cohorts import CohortService
+from .complaints import ComplaintService
 from .core import PUBLIC, Actor, operate
 from .deployments import DeploymentService
 from .evaluation import EvaluationService
@@ -38,6 +40,7 @@ from .live import LiveService
 from .pauses import PauseService
 from .queue import ReviewQueueService
 from .reports import ReportService
+from .rights import RightsService
 from .system import SystemService
 
 
@@ -262,6 +265,18 @@ class Overt:
     @cached_property
     def review_queue(self) -> ReviewQueueService:
         return ReviewQueueService(self)
+
+    @cached_property
+    def rights(self) -> RightsService:
+        return RightsService(self)
+
+    @cached_property
+    def complaints(self) -> ComplaintService:
+        return ComplaintService(self)
+
+    @cached_property
+    def audit_view(self) -> AuditViewService:
+        return AuditViewService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

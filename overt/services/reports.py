@@ -103,8 +103,8 @@ class ReportService:
 
     def verify(self, actor: Actor, data: Any) -> Verification:
         """Recompute `data` (a parsed report JSON) over the records it names and compare."""
-        given = parse(data)
-        with operate(self.overt, actor, "report.generate") as op:
+        with operate(self.overt, actor, "report.generate") as op:  # the role first, then the document
+            given = parse(data)
             sources = Sources(op.session, given["audit"]["last_seq"])
             again = self._build(given["kind"], given["parameters"], sources, given["generated"])
             if given["visibility"] == "public":

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..audit import ExportResult, VerifyResult, load_or_create_signing_key
@@ -32,8 +31,11 @@ from ..storage.models import (
     Watchlist,
 )
 from .alerts import EVIDENCE_CONTEXT
+from .audit_view import record_view
 from .cameras import REPORT_CONTEXT
+from .complaints import reencrypt_attachments
 from .core import Actor, now, operate
+from .rights import reencrypt_requests
 
 if TYPE_CHECKING:
     from . import Overt
@@ -199,6 +201,8 @@ class SystemService:
         with operate(self.overt, actor, "key.rotate") as op:
             counts = reencrypt_all(op.session, old, new)
             counts.update(reencrypt_evidence(op.session, old, new))
+            counts.update(reencrypt_requests(op.session, old, new))
+            counts.update(reencrypt_attachments(op.session, old, new))
             for watchlist_id in op.session.scalars(select(Watchlist.id)):
                 bump(op.session, watchlist_id)
             op.record("key.rotate", old_key=old.current_id, new_key=new.current_id, reencrypted=counts)
@@ -255,6 +259,32 @@ class SystemService:
         self.vacuum()
         return counts
 
+    def retention_preview(self, actor: Actor, at: datetime | None = None) -> dict[str, int]:
+        """What `retention` would delete now, counted with the same conditions, deleting nothing."""
+        at = at or now()
+        with operate(self.overt, actor, "retention.run") as op:
+            session = op.session
+
+            def count(model: Any, *where: Any) -> int:
+                return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+            lapsed = [
+                d.id
+                for d in session.scalars(select(Deployment).where(Deployment.urgent_started_at.is_not(None)))
+                if deployment_rules.urgent_lapsed(d, at)
+            ]
+            lapsed_alerts = Alert.deployment_id.in_(lapsed)
+            return {
+                "alerts": count(Alert, (Alert.expires_at <= at) | lapsed_alerts),
+                "evidence": count(
+                    Evidence,
+                    (Evidence.expires_at <= at) | Evidence.alert_id.in_(select(Alert.id).where(lapsed_alerts)),
+                ),
+                "subjects": count(Subject, Subject.expires_at <= at),
+                "watchlists": count(Watchlist, Watchlist.expires_at <= at),
+                "lapsed_deployments": len(lapsed),
+            }
+
     def vacuum(self) -> None:
         """SQLite keeps deleted pages in the file: secure_delete zeroes them, VACUUM gives them back."""
         db = self.overt.db
@@ -280,21 +310,7 @@ class SystemService:
                 query = query.where(AuditRecord.seq < before_seq)
             if action:
                 query = query.where(AuditRecord.action == action)
-            return [
-                {
-                    "seq": r.seq,
-                    "at": r.at.isoformat(),
-                    "actor": r.actor,
-                    "action": r.action,
-                    "deployment": r.deployment_id,
-                    "object_type": r.object_type,
-                    "object_id": r.object_id,
-                    "outcome": r.outcome,
-                    "details": json.loads(r.details),
-                    "hash": r.hash,
-                }
-                for r in op.session.scalars(query)
-            ]
+            return [record_view(r) for r in op.session.scalars(query)]
 
     def export_audit(self, actor: Actor, out: Path | TextIO, since_seq: int | None = None) -> ExportResult:
         with operate(self.overt, actor, "audit.read") as op:

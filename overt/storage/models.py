@@ -384,3 +384,66 @@ class DeploymentDay(Base):
     day: Mapped[str] = mapped_column(String(10))
     watchlist_size: Mapped[int] = mapped_column(Integer, default=0)
     reviewers_required: Mapped[int] = mapped_column(Integer, default=2)
+
+
+# --- people's rights: subject requests and complaints (overt/rights) -------------------------------
+
+
+class SubjectRequest(Base):
+    """A data subject's request (access, erasure, rectification, objection) and what became of it."""
+
+    __tablename__ = "subject_requests"
+    __audit_fields__ = ("kind", "status", "outcome", "deadline", "closed_at")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # access|erasure|rectification|objection
+    requester: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(64), default="")
+    identity_ref: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="")  # what the person asks (rectification, objection)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|decided|closed
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # answered|granted|erased|refused
+    reason: Mapped[str] = mapped_column(Text, default="")
+    legal_ground: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime] = mapped_column()
+    extension_reason: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    findings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what the search found, for the letter
+    done: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what an erasure deleted (ids and counts)
+    photo: Mapped[RequestPhoto | None] = relationship(cascade="all, delete-orphan")
+
+
+class RequestPhoto(Base):
+    """The requester's photo and template (AES-GCM ciphertext), deleted when the request closes."""
+
+    __tablename__ = "request_photos"
+    request_id: Mapped[int] = mapped_column(ForeignKey("subject_requests.id", ondelete="CASCADE"), primary_key=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    template: Mapped[bytes] = mapped_column(LargeBinary)
+    model: Mapped[str] = mapped_column(String(128))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class Complaint(Base):
+    """A complaint from the public, triaged and answered by the DPO."""
+
+    __tablename__ = "complaints"
+    __audit_fields__ = ("status", "outcome", "answered_at")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    what: Mapped[str] = mapped_column(Text)
+    place: Mapped[str] = mapped_column(Text, default="")
+    when: Mapped[str] = mapped_column(String(64), default="")
+    contact: Mapped[str] = mapped_column(Text, default="")
+    deployment_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # encrypted, metadata stripped
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)  # received|triaged|answered
+    priority: Mapped[str] = mapped_column(String(16), default="")
+    triage_note: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # upheld|partly-upheld|not-upheld|referred
+    answer: Mapped[str] = mapped_column(Text, default="")
+    handled_by: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)

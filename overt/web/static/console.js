@@ -8,18 +8,18 @@
     ['alerts', 'Alerts', 'alert.read'],
     ['deployments', 'Deployments', 'deployment.read'],
     ['cameras', 'Cameras', 'camera.read'],
-    ['audit', 'Audit log', 'audit.read'],
     ['reports', 'Public reports', 'public.moderate'],
     ['review', 'Review queue', 'alert.review'], // review.js
     ['stop', 'Safe stop', 'deployment.pause'], // review.js
     ['workload', 'Review workload', 'review.workload'], // review.js
+    // tabs added by other files (dpo.js: the audit log, requests, complaints, reports, retention, users)
+    ...(Overt.consoleTabs || []).map((t) => [t.name, t.label, t.action]),
   ];
   const CLOSED = ['revoked', 'rejected', 'lapsed'];
   const $ = (id) => document.getElementById(id);
   let me = null;
   let current = null;
   let cameraTimer = null;
-  let verified = false;
   const alerts = new Map();
   const cards = new Map();
 
@@ -98,9 +98,10 @@
       loadCameras();
       cameraTimer = setInterval(loadCameras, 5000);
     }
-    if (name === 'audit') loadAudit();
     if (name === 'reports') loadReports();
     document.dispatchEvent(new CustomEvent('overt:tab', { detail: name }));
+    const added = (Overt.consoleTabs || []).find((t) => t.name === name);
+    if (added) added.load({ may, attempt, flash });
   }
 
   // --- alerts: live, and reviewed blind --------------------------------------------------------
@@ -286,6 +287,10 @@
       el('h4', {}, 'History'),
       el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'when'), el('th', {}, 'who'), el('th', {}, 'decision'), el('th', {}, 'reason'))),
         el('tbody', {}, d.history.map((h) => el('tr', {}, el('td', {}, when(h.at)), el('td', {}, h.actor), el('td', {}, h.decision), el('td', {}, h.reason))))),
+      el('h4', {}, 'Documents'),
+      el('ul', { class: 'documents' }, (d.spec.assessments || []).map((a) =>
+        el('li', {}, `${a.kind} ${a.ref}`,
+          ' · sha256 ', el('code', {}, a.sha256 || '—'))), d.spec.assessments?.length ? null : el('li', {}, 'none attached')),
       buttons.length ? el('div', { class: 'actions' }, reason, ...buttons) : null,
       el('h4', {}, 'Application'),
       el('pre', { class: 'spec' }, JSON.stringify(d.spec, null, 2)),
@@ -348,48 +353,6 @@
       await loadCameras();
     }, `Camera ${body.id} registered.`);
   });
-
-  // --- audit -----------------------------------------------------------------------------------
-  async function verify() {
-    $('chain').textContent = 'verifying…';
-    const result = await attempt(() => api('GET', '/api/audit/verify'));
-    if (!result) return;
-    $('chain').textContent = result.ok
-      ? `intact: ${result.records} records, ${result.checkpoints} signed checkpoints verified`
-      : `FAILED at record ${result.first_bad_seq}: ${result.problem}`;
-    $('chain').className = result.ok ? 'ok' : 'error';
-    await loadRecords();
-  }
-
-  async function loadRecords() {
-    const rows = await attempt(() => api('GET', '/api/audit/records?limit=100'));
-    if (!rows) return;
-    const head = ['seq', 'when', 'actor', 'action', 'deployment', 'object', 'outcome', 'details'];
-    $('audit-table').replaceChildren(el('table', {},
-      el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))),
-      el('tbody', {}, rows.map((r) => el('tr', { class: `outcome-${r.outcome}` },
-        el('td', {}, r.seq), el('td', {}, when(r.at)), el('td', {}, r.actor), el('td', {}, r.action),
-        el('td', {}, r.deployment ?? ''), el('td', {}, r.object_type ? `${r.object_type} ${r.object_id}` : ''),
-        el('td', {}, r.outcome), el('td', {}, el('code', {}, JSON.stringify(r.details))))))));
-  }
-
-  async function loadAudit() {
-    if (!verified) {
-      verified = true;
-      await verify();
-    } else {
-      await loadRecords();
-    }
-  }
-
-  $('verify').addEventListener('click', verify);
-  $('export').addEventListener('click', () => attempt(async () => {
-    const response = await fetch('/api/audit/export', { credentials: 'same-origin' });
-    if (!response.ok) throw new Overt.ApiError(response.status, 'export', `export failed (${response.status})`);
-    const link = el('a', { href: URL.createObjectURL(await response.blob()), download: 'overt-audit.jsonl' });
-    link.click();
-    URL.revokeObjectURL(link.href);
-  }, 'Audit log exported (the export itself is recorded).'));
 
   // --- the public's camera reports ---------------------------------------------------------------
   async function loadReports() {

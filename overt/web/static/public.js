@@ -20,20 +20,34 @@
     node.hidden = !text;
   }
 
+  /** Natural Earth country outlines shipped with Overt: a map that works with no tile server at all. */
+  async function basemap(target) {
+    const world = await api('GET', '/static/vendor/world-110m.geojson');
+    const layer = L.geoJSON(typeof world === 'string' ? JSON.parse(world) : world, {
+      style: { color: '#8a97a6', weight: 1, fillColor: '#ffffff', fillOpacity: 1 },
+      interactive: false,
+      attribution: 'Country outlines: Natural Earth (public domain)',
+    });
+    layer.addTo(target);
+    layer.bringToBack();
+    document.getElementById('map').dataset.basemap = String(layer.getLayers().length);
+  }
+
   function setupMap(info) {
     if (!window.L) {
       status('The map could not load; every camera is listed below.');
       return;
     }
     map = L.map('map', { attributionControl: true }).setView([20, 0], 2);
+    basemap(map).catch(() => status('The country outlines could not load; every camera is listed below.'));
     if (!info.tile_url) {
-      status('No map tiles are configured on this server (none are fetched from elsewhere); every camera is listed below.');
+      status('This map is drawn from country outlines shipped with Overt (no tiles are fetched from elsewhere); every camera is listed below.');
     } else {
       let failed = 0;
       const layer = L.tileLayer(info.tile_url, { maxZoom: 19, attribution: info.tile_attribution });
       layer.on('tileerror', () => {
         failed += 1;
-        if (failed === 1) status('Map tiles could not load (offline?); every camera is listed below.');
+        if (failed === 1) status('Map tiles could not load (offline?): the country outlines remain; every camera is listed below.');
       });
       layer.addTo(map);
     }
@@ -94,8 +108,9 @@
       ),
       el('ul', { class: 'counts' }, COUNTS.map(([key, label]) =>
         el('li', {}, el('span', { class: 'count', dataset: { count: key } }, d[key]), ' ', label))),
-      el('p', {}, el('a', { href: `/api/public/deployments/${d.id}/record` }, 'The full public record'),
-        ' (every figure with the audit records it was computed from)'),
+      el('p', {}, el('a', { href: `/deployments/${d.id}`, class: 'record' }, 'The full public record'),
+        ' (purpose, authority, assessments, every figure; ',
+        el('a', { href: `/api/public/deployments/${d.id}/record` }, 'as JSON'), ' with the audit records each was computed from)'),
     );
   }
 
