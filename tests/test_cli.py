@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from overt.governance.spec import template
+from overt.services import Actor, Overt
 from tests.governance_helpers import spec
 
 FACES = Path(__file__).parent / "data" / "faces"
@@ -45,6 +46,13 @@ def run(home: Path, *args: str, user: str | None = None, check: bool = True,
         info = json.loads(result.stdout)
         known[info["name"]] = info["token"]
     return result
+
+
+def remember(home: Path, overt: Overt, *names: str) -> None:
+    """Credentials for `run` as users made through the service layer (each gets a new token)."""
+    known = TOKENS.setdefault(str(home), {})
+    for name in names:
+        known[name] = overt.system.reset_token(Actor("admin", "admin"), name)
 
 
 def test_detect_json_contract(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.governance_helpers import approved, make_overt
-from tests.test_cli import FACES, run
+from tests.test_cli import FACES, remember, run
 
 
 def test_a_bad_image_exits_4_in_verify_enroll_and_detect(tmp_path: Path) -> None:
@@ -15,6 +15,7 @@ def test_a_bad_image_exits_4_in_verify_enroll_and_detect(tmp_path: Path) -> None
     overt = make_overt(home)
     overt.gallery.create_watchlist(overt.actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt, mode="retrospective")
+    remember(home, overt, "admin", "op")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
     good = str(FACES / "042_neutral.jpg")

@@ -20,7 +20,7 @@ from overt.streams.pipeline import HealthReport, PipelineSettings, run_pipeline
 from overt.streams.supervisor import CameraJob, Supervisor
 from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
-from tests.test_cli import run
+from tests.test_cli import remember, run
 
 FACES = Path(__file__).parent / "data" / "faces"
 ROAD = Path(__file__).parent / "data" / "backgrounds" / "road-1072821_640.jpg"
@@ -186,6 +186,7 @@ def test_resuming_needs_an_approval_still_in_force(live) -> None:
 
 def test_watch_json_prints_one_line_per_alert_and_per_joined_sighting(live, scene: Path, tmp_path: Path) -> None:
     overt, deployment = live
+    remember(tmp_path / "home", overt, "op")
     result = run(tmp_path / "home", "watch", str(scene), "--deployment", str(deployment), "--camera", "cam-1",
                  "--json", user="op")
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

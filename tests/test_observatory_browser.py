@@ -75,7 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ("--as", "dpo", "observatory", "cameras", "merge-reports", "--status", "pending", "--json"),
     ]
     for step in steps:
-        done = overt_cli(home, *step)
+        done = overt_cli(home, *step, token=site.tokens["dpo"] if "--as" in step else None)
         assert done.returncode == 0, (step, done.stderr)
     merged = json.loads(done.stdout)
     assert merged == {"imported": 2, "skipped": 0, "duplicates": 1}

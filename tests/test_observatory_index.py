@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +19,16 @@ DATA = Path(__file__).parent / "data" / "observatory"
 ROOT = Path(__file__).parent.parent
 
 
-def overt_cli(home: Path, *args: str, user: str = "alice") -> subprocess.CompletedProcess:
+def overt_cli(home: Path, *args: str, user: str = "alice", token: str | None = None) -> subprocess.CompletedProcess:
+    """The command line; `token` is needed by commands that act on an installation as one of its users."""
+    env = {**os.environ, **({"OVERT_TOKEN": token} if token else {})}
     return subprocess.run(
         [sys.executable, "-m", "overt", "--home", str(home), "--as", user, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
+        env=env,
     )
 
 

@@ -38,6 +38,7 @@ def test_deep_yaml_over_the_api_and_the_command_line(tmp_path: Path) -> None:
     assert response.status_code == 422 and "nested deeper" in response.json()["error"]["message"]
     application = tmp_path / "deep.yaml"
     application.write_text(HOSTILE["deep"])
-    result = run(tmp_path / "home", "deployment", "apply", str(application), user="op", check=False)
+    result = run(tmp_path / "home", "deployment", "apply", str(application), user="op", check=False,
+                 token=site.tokens["op"])
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "nested deeper" in result.stderr

@@ -54,7 +54,8 @@ def test_alerts_list_fits_80_columns_with_values_whole(home: Path) -> None:
     out = run80(home, "alerts", "list", user="rev1", token=token)
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
-    assert {"pending", "case-2026-0017", "0/2", "status", "subject", "reviews"} <= words(out)
+    assert {"pending", "hidden", "0/2", "status", "subject", "reviews"} <= words(out)
+    assert "case-2026-0017" not in out  # a reviewer sees who it is only after deciding (blind review)
     assert "not shown at this width" in out and "--wide" in out
     wide = run80(home, "alerts", "list", "--wide", user="rev1", token=token)
     assert "…" not in wide and {"deployment", "threshold", "time", "pending"} <= words(wide)

@@ -13,7 +13,7 @@ import pytest
 from overt.services.cameras import CameraInfo
 from overt.streams import SourceState, open_source
 from tests.governance_helpers import actor, approved, make_overt
-from tests.test_cli import run
+from tests.test_cli import remember, run
 from tests.test_streams_sources import read_all
 
 FRAMES, FPS, AUDIO_S = 275, 30, 10
@@ -57,6 +57,7 @@ def test_watch_json_ends_as_ended_and_exits_0(clip: Path, tmp_path: Path) -> Non
     overt.cameras.add(actor("admin"), CameraInfo("cam-1", str(clip), "Station"))
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt, mode="live")
+    remember(home, overt, "op")
     result = run(home, "watch", str(clip), "--deployment", str(deployment), "--camera", "cam-1", "--json",
                  user="op", check=False)
     totals = json.loads(result.stdout.splitlines()[-1])

@@ -191,7 +191,7 @@ def alerts_list(
             str(a["id"]),
             str(a["deployment"]),
             a["camera"] or "",
-            a["subject"],
+            a["subject"] if a["subject"] is not None else "hidden",  # blind until this reviewer decides
             f"{a['score']:.4f}",
             f"{a['threshold']:.4f}",
             a["status"],

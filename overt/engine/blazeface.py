@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,6 +183,9 @@ class BlazeNet:
         self._make = lambda: Interpreter(model_content=self._content, num_threads=threads)
         self._by_shape: OrderedDict[tuple[int, int], tuple[object, int, int, int, np.ndarray]] = OrderedDict()
         self._cached = cached_shapes
+        # A LiteRT interpreter is not safe to share between threads (API requests and enrolments run in
+        # several): one at a time per model; a camera process has one thread and never waits here.
+        self._lock = threading.Lock()
 
     def _interpreter(self, height: int, width: int) -> tuple[object, int, int, int, np.ndarray]:
         key = (height, width)
@@ -205,11 +209,12 @@ class BlazeNet:
     def run(self, image: np.ndarray, threshold: float) -> Detections:
         """Detections in `image` (RGB uint8, any size the model accepts), in its pixels."""
         height, width = image.shape[:2]
-        interpreter, inp, regressors, classifiers, centres = self._interpreter(height, width)
-        interpreter.set_tensor(inp, to_input(image))
-        interpreter.invoke()
-        raw = interpreter.get_tensor(regressors)[0]
-        logits = interpreter.get_tensor(classifiers)[0, :, 0]
+        with self._lock:
+            interpreter, inp, regressors, classifiers, centres = self._interpreter(height, width)
+            interpreter.set_tensor(inp, to_input(image))
+            interpreter.invoke()
+            raw = interpreter.get_tensor(regressors)[0].copy()
+            logits = interpreter.get_tensor(classifiers)[0, :, 0].copy()
         return decode(raw, logits, centres, threshold)
 
 
