@@ -300,7 +300,8 @@ def test_6_parallel_enrolments_never_pass_the_cap(overt) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(attempt, range(8)))
-    assert outcomes.count("ok") == 3 and outcomes.count("watchlist-size") == 5
+    # The cap holds; a second photo of someone already enrolled may be refused as a duplicate first (#14).
+    assert outcomes.count("ok") == 3 and set(outcomes) <= {"ok", "watchlist-size", "duplicate-subject"}
     with overt.db.session() as session:
         assert session.scalar(select(func.count(Subject.id))) == 3
 

@@ -41,9 +41,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def live(tmp_path: Path):
+def live(tmp_path: Path, scene: Path):
     overt = make_overt(tmp_path / "home")
-    overt.cameras.add(actor("admin"), CameraInfo("cam-1", "video.mp4", "Station", 51.5, -0.12))
+    overt.cameras.add(actor("admin"), CameraInfo("cam-1", str(scene), "Station", 51.5, -0.12))  # its approved source
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt, mode="live")
     overt.gallery.enroll(OP, deployment, "missing", EnrolRequest("p042", (FACES / "042_neutral.jpg",),
