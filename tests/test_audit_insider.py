@@ -214,6 +214,11 @@ ATTACKS: dict[str, tuple[Callable[[World, Path], None], str]] = {
     "give an operator the authority role": (
         lambda w, _: w.sql("UPDATE users SET role = 'authority' WHERE name = 'op'"), "differs from the audit log"),
     "delete a review": (lambda w, _: w.sql("DELETE FROM reviews"), "reviews:1"),
+    "countersign an account with SQL": (
+        lambda w, _: w.sql("UPDATE users SET countersigned_by = 'ghost' WHERE name = 'op'"),
+        "differs from the audit log"),
+    "re-point an approval's snapshot": (
+        lambda w, _: w.sql("UPDATE deployments SET snapshot_sha256 = 'x'"), "deployments:1 differs"),
     "add a user with SQL": (
         lambda w, _: w.sql("INSERT INTO users (name, role, token_hash, created_at, disabled) VALUES "
                            "('ghost', 'reviewer', 'x', '2026-01-01', false)"), "added outside Overt"),

@@ -175,3 +175,18 @@ def test_reports_retention_users_and_watchlists_from_the_console(served: Served,
     admin.wait_for_selector('tr[data-user="newdpo"]:has-text("disabled")')
     assert served.site.client.get("/api/session", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert not script_errors(served)
+
+
+def test_the_dpo_countersigns_a_role_grant_from_the_console(served: Served) -> None:  # noqa: F811
+    """The admin adds a reviewer, who cannot act until the DPO countersigns the grant in the console."""
+    made = served.site.client.post("/api/users", json={"name": "rev9", "role": "reviewer"},
+                                   headers=served.site.auth("admin"))
+    assert made.json()["status"] == "pending"
+    token = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert served.site.client.get("/api/review/queue", headers=token).status_code == 403
+    dpo = served.console("dpo")
+    dpo.click("#to-grants")
+    dpo.click('tr[data-pending="rev9"] button:has-text("Countersign")')
+    dpo.wait_for_selector('tr[data-pending="rev9"]', state="detached")
+    assert served.site.client.get("/api/review/queue", headers=token).status_code == 200
+    assert not script_errors(served)

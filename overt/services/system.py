@@ -174,6 +174,15 @@ class SystemService:
             disable_user(op.session, name)
             op.record("user.disable", object_type="user", object_id=name, user=name, reason=reason)
 
+    def pending_users(self, actor: Actor) -> list[dict[str, str]]:
+        """Accounts waiting for the DPO's countersignature (the DPO's desk lists them to approve)."""
+        with operate(self.overt, actor, "user.approve") as op:
+            query = select(User).where(User.status == "pending", User.disabled.is_(False)).order_by(User.created_at)
+            return [
+                {"name": u.name, "role": u.role, "person": u.person, "created": u.created_at.isoformat()}
+                for u in op.session.scalars(query)
+            ]
+
     def users(self, actor: Actor) -> list[dict]:
         with operate(self.overt, actor, "user.manage") as op:
             return [

@@ -42,7 +42,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    __audit_fields__ = ("name", "role", "token_hash", "disabled")
+    __audit_fields__ = ("name", "role", "token_hash", "disabled", "person", "status", "countersigned_by")
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
@@ -72,7 +72,7 @@ class Watchlist(Base):
 
 class Subject(Base):
     __tablename__ = "subjects"
-    __audit_fields__ = ("watchlist_id", "reference", "category", "expires_at")
+    __audit_fields__ = ("watchlist_id", "reference", "category", "expires_at", "deployment_id")
     __table_args__ = (UniqueConstraint("watchlist_id", "reference"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     watchlist_id: Mapped[int] = mapped_column(ForeignKey("watchlists.id", ondelete="CASCADE"), index=True)
@@ -140,7 +140,8 @@ class Camera(Base):
 class Deployment(Base):
     __tablename__ = "deployments"
     __audit_fields__ = (
-        "name", "spec", "spec_sha256", "status", "applicant", "decided_by", "approval_expires_at", "urgent_started_at"
+        "name", "spec", "spec_sha256", "status", "applicant", "decided_by", "approval_expires_at", "urgent_started_at",
+        "snapshot", "snapshot_sha256", "urgent_first_at",
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -160,7 +161,6 @@ class Deployment(Base):
     snapshot_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     drift: Mapped[list[Any] | None] = mapped_column(default=None)
     urgent_first_at: Mapped[datetime | None] = mapped_column(default=None)  # never reset: one urgent start
-    __audit_fields__ = ("status", "snapshot_sha256", "spec_sha256", "urgent_first_at")
     decisions: Mapped[list[Decision]] = relationship(back_populates="deployment", order_by="Decision.id")
 
 
@@ -181,7 +181,7 @@ class Alert(Base):
     __tablename__ = "alerts"
     __audit_fields__ = (
         "deployment_id", "camera_id", "subject_reference", "watchlist", "score", "threshold", "status", "outcome",
-        "case_ref", "expires_at",
+        "outcome_kind", "case_ref", "expires_at", "key",
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)

@@ -46,6 +46,12 @@ def add_user(body: NewUser, actor: ActorDep, overt: OvertDep) -> dict[str, str]:
     return {"name": body.name, "role": body.role, "token": token, "status": status_}
 
 
+@router.get("/users/pending", tags=["users"], openapi_extra=needs("user.approve"))
+def pending_users(actor: ActorDep, overt: OvertDep) -> list[dict[str, str]]:
+    """Accounts waiting for a DPO's countersignature before they may act."""
+    return overt.system.pending_users(actor)
+
+
 @router.post("/users/{name}/approve", tags=["users"], openapi_extra=needs("user.approve"))
 def approve_user(name: str, actor: ActorDep, overt: OvertDep) -> dict[str, str]:
     """The DPO's countersignature of a pending account (never of their own person's)."""

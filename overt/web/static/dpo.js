@@ -385,6 +385,23 @@
     }, `User ${body.name} added.`);
   });
 
+  // --- role grants: the DPO's countersignature --------------------------------------------------------
+  section('grants', 'Role grants', el('p', { class: 'muted' },
+    'Authority, operator, reviewer and DPO accounts act only once a DPO countersigns them: a second person ' +
+    'for every grant of power.'), el('div', { id: 'grant-table' }));
+
+  async function loadGrants() {
+    const pending = await desk.attempt(() => api('GET', '/api/users/pending'));
+    if (!pending) return;
+    document.getElementById('grant-table').replaceChildren(table(['name', 'role', 'person', 'asked', ''],
+      pending.map((u) => el('tr', { dataset: { pending: u.name } }, el('td', {}, u.name), el('td', {}, u.role),
+        el('td', {}, u.person), el('td', {}, day(u.created)),
+        el('td', {}, el('button', { type: 'button', onclick: () => desk.attempt(async () => {
+          await api('POST', `/api/users/${u.name}/approve`);
+          await loadGrants();
+        }, `${u.name} may now act as ${u.role}.`) }, 'Countersign')))), 'No account waits for a countersignature.'));
+  }
+
   // --- watchlists -----------------------------------------------------------------------------------
   section('watchlists', 'Watchlists', el('p', { class: 'muted' }, 'Sizes, categories and expiry; who is on a watchlist is not shown here.'),
     el('div', { id: 'watchlist-table' }));
@@ -407,6 +424,7 @@
     tab('accountability', 'Reports', 'report.generate', async () => {}),
     tab('retention', 'Retention', 'retention.run', async () => {}),
     tab('users', 'Users', 'user.manage', loadUsers),
+    tab('grants', 'Role grants', 'user.approve', loadGrants),
     tab('watchlists', 'Watchlists', 'watchlist.read', loadWatchlists),
   ];
 })();
