@@ -98,23 +98,29 @@ class LogGuard:
             raise NotInLog(f"audit record {record.seq} is not authentic (forged or altered)")
 
     def _tail_intact(self, session: Session, since: int) -> None:
-        """Nothing after record `since` was removed: no gap, an authentic newest record, the witness met."""
-        newest = session.scalar(select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(1))
-        if newest is None:
-            raise NotInLog("the audit log is empty")
-        count = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.seq > since))
-        if count != newest.seq - since:
-            raise NotInLog(f"records after {since} are missing from the audit log")
-        self._authentic(newest)
-        if self.witness is None:
-            return
+        """Nothing after record `since` was removed: no gap, an authentic newest record, the witness met.
+
+        Other writers commit meanwhile, so the order matters: the witness is read first (it names only
+        records already committed), then the end of the log and the count after `since` in one statement
+        (one snapshot, even under PostgreSQL's read committed).
+        """
         try:
-            state = self.witness.read()
+            state = self.witness.read() if self.witness is not None else None
         except HeadFileError as exc:
             raise NotInLog(str(exc)) from None
-        if state is not None and state.committed is not None and state.committed.seq > newest.seq:
+        last, count = session.execute(
+            select(func.max(AuditRecord.seq), func.count()).where(AuditRecord.seq > since)
+        ).one()
+        last = since if last is None else last
+        if count != last - since:
+            raise NotInLog(f"records after {since} are missing from the audit log")
+        newest = session.get(AuditRecord, last)
+        if newest is None:
+            raise NotInLog(f"record {last} is missing from the audit log")
+        self._authentic(newest)
+        if state is not None and state.committed is not None and state.committed.seq > last:
             raise NotInLog(
-                f"the audit log ends at record {newest.seq} but record {state.committed.seq} was committed: "
+                f"the audit log ends at record {last} but record {state.committed.seq} was committed: "
                 "records were cut off"
             )
 

@@ -109,6 +109,7 @@ class CameraSession:
         """Add a period's numbers to the hourly row: the only trace of the faces that matched nothing."""
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         with self.overt.db.session() as session:
+            self.overt.db.write_lock(session)  # a writer like any other: queue, never a stale snapshot
             row = session.scalar(select(ActivityCount).where(
                 ActivityCount.deployment_id == self.deployment_id, ActivityCount.camera_id == self.camera,
                 ActivityCount.hour == hour))
