@@ -322,6 +322,29 @@ def test_many_processes_append_one_chain(world: World) -> None:
     assert result.records >= start + 160
 
 
+GATED = """
+import sys
+from overt.config import Settings
+from overt.governance.gate import Scope
+from overt.services import Actor, Overt, operate
+overt = Overt(Settings(home=sys.argv[1], database_url=sys.argv[2] or None))
+scope = Scope("identify", watchlists=("missing",), case="C-9")
+for i in range(30):
+    with operate(overt, Actor("op", "operator"), "identify", deployment_id=int(sys.argv[3]), scope=scope) as op:
+        op.record("operation.failed", operation="identify", error=f"probe {i} had no face")
+"""
+
+
+def test_gated_operations_in_many_processes_are_not_mistaken_for_tampering(world: World) -> None:
+    """Camera workers and API processes check the log while others append: no false `log-mismatch`."""
+    url = world.url if "postgresql" in world.url else ""
+    workers = [subprocess.Popen([sys.executable, "-c", GATED, str(world.home), url, str(world.deployment)],
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""
+    assert world.verify().ok
+
+
 # --- root on the server: every key, caught from outside ----------------------------------------------------
 
 
