@@ -47,6 +47,7 @@ from overt.streams import (
     GroundTruth,
     HealthReport,
     PipelineSettings,
+    Raised,
     SourceSettings,
     TrackerSettings,
     london_faces,
@@ -78,9 +79,9 @@ class GallerySession:
         return [Candidate(self.ids[i], float(scores[i])) for i in order if scores[i] >= THRESHOLD]
 
     def raise_alert(self, candidate: Candidate, track_id: int, frame_index: int, time: float,
-                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str:
+                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> Raised:
         self.alerts.append((candidate.subject_id, track_id, frame_index))
-        return f"a{len(self.alerts)}"
+        return Raised(f"a{len(self.alerts)}")
 
     def record_counts(self, counts: Counts) -> None:
         """Counts go to the summary in this benchmark."""

@@ -393,7 +393,7 @@ def test_rate_limit_on_public_routes(tmp_path: Path) -> None:
 
 def test_live_alerts_arrive_as_server_sent_events(site: Site) -> None:
     deployment_id = site.approved(name="Live", mode="live")
-    live_subject = subject_id(site, enrol(site, deployment_id, "person-live"))
+    live_subject = subject_id(site, enrol(site, deployment_id, "person-live", "043_neutral.jpg"))
     events: list[tuple[str, dict]] = []
     ready = threading.Event()
 
@@ -457,7 +457,9 @@ def test_demo_seed_is_marked_and_complete(tmp_path: Path) -> None:
     assert all(r["watchlist_size"] == len(SUBJECTS) for r in records)
     reviewer = {"Authorization": f"Bearer {demo.tokens['reviewer-1'][1]}"}
     (alert,) = client.get("/api/alerts", headers=reviewer).json()
-    assert alert["status"] == "pending" and alert["subject"] == "demo-person-042"
+    assert alert["status"] == "pending" and alert["subject"] is None  # blind until the reviewer decides
+    dpo = {"Authorization": f"Bearer {demo.tokens['dpo'][1]}"}
+    assert client.get("/api/alerts", headers=dpo).json()[0]["subject"] == "demo-person-042"
     overt.db.dispose()
 
 

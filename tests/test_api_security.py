@@ -44,6 +44,8 @@ DISCLOSES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/alerts/{alert_id}/evidence/{kind}"): {"image"},
     ("GET", "/api/alerts/{alert_id}/reference"): {"image"},
     ("GET", "/api/moderation/reports/{report_id}/photo"): {"image"},
+    ("GET", "/api/review/queue"): {"reference"},
+    ("GET", "/api/sightings/{sighting_id}/crop"): {"image"},
     ("GET", "/api/cameras"): {"source"},
     ("GET", "/api/cameras/{camera_id}"): {"source"},
 }
@@ -143,13 +145,17 @@ def sample(w: World, method: str, path: str) -> tuple[str, dict[str, Any]]:
         ("POST", "/api/cameras/import"): {"json": {"type": "FeatureCollection", "features": []}},
         ("POST", "/api/public/camera-reports"): {"data": {"lat": "1", "lon": "1"}},
         ("POST", "/api/moderation/reports/{report_id}/accept"): {"json": {"id": "accepted-cam"}},
+        ("POST", "/api/deployments/{deployment_id}/pause"): {"json": {"reason": "r"}},
+        ("POST", "/api/deployments/{deployment_id}/resume"): {"json": {}},
     }
-    writes = method in ("PUT", "DELETE") or path.endswith(("/approve", "/reject", "/return", "/urgent", "/revoke"))
+    writes = method in ("PUT", "DELETE") or path.endswith(
+        ("/approve", "/reject", "/return", "/urgent", "/revoke", "/pause", "/resume"))
     params = {
         "deployment_id": w.revocable if path.endswith("/revoke") else w.pending if writes else w.deployment,
         "name": "throwaway" if method == "DELETE" else "missing",
         "reference": "nobody",
         "alert_id": w.alert,
+        "sighting_id": 1,
         "kind": "crop",
         "camera_id": "throwaway-cam" if writes else "cam-1",
         "report_id": w.reports["accept" if path.endswith("/accept") else "reject" if writes else "photo"],
@@ -214,8 +220,11 @@ def test_every_route_refuses_the_wrong_caller_and_discloses_nothing_biometric(wo
             seen[(method, path, caller)] = found
     # The detector is not blind: the permitted disclosures did happen to the permitted roles.
     assert "image" in seen[("GET", "/api/alerts/{alert_id}/evidence/{kind}", "rev1")]
-    assert "image" in seen[("GET", "/api/alerts/{alert_id}/reference", "op")]
-    assert "reference" in seen[("GET", "/api/alerts/stream", "rev1")]
+    assert "image" in seen[("GET", "/api/alerts/{alert_id}/reference", "rev1")]
+    assert "reference" in seen[("GET", "/api/alerts/stream", "dpo")]
+    # blind in both directions: the operator learns no identity (name or photo) before confirmation
+    assert not seen[("GET", "/api/alerts/stream", "op")] and not seen[("GET", "/api/alerts", "op")]
+    assert not seen[("GET", "/api/alerts/{alert_id}/reference", "op")]
     assert "reference" in seen[("POST", "/api/deployments/{deployment_id}/identify", "op")]
     # a camera's address (with its credentials) only for those who manage cameras
     for caller, role in ROLE_OF.items():

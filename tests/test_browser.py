@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from overt.api import ApiSettings
 from overt.api.server import running
 from overt.services import Actor
+from overt.storage.models import Review
 from tests.test_api import FACES, Site, jpeg_bytes, make_site
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -101,16 +103,19 @@ def test_live_alert_is_reviewed_by_two_people_and_counted_publicly(served: Serve
     (alert_id,) = found["alerts"]
     card = f'article.alert[data-alert-id="{alert_id}"]'
     operator.wait_for_selector(f"{card}.new[data-status=pending]")  # arrived live, no reload
-    assert "person-042" in operator.text_content(card)
+    assert "waiting for review" in operator.text_content(card)
+    assert "person-042" not in operator.content()  # blind: no identity on the operator's page before confirmation
 
     first = served.console("rev1")
     first.wait_for_selector(card)
+    assert "person-042" not in first.content() and "C-browser" not in first.content()  # nor before the decision
     first.click(f"{card} button.compare")
     for image in ("Searched face", "Watchlist reference photo"):
         first.wait_for_function(LOADED, arg=f"{card} img[alt='{image}']")
     assert "A candidate is not an identification" in first.text_content(f"{card} .evidence")
     first.click(f"{card} button:has-text('Confirm match')")
     first.wait_for_selector(f"{card} .reviews:has-text('you decided: confirm')")
+    assert "person-042" in first.text_content(card)  # shown after their own decision
     assert first.get_attribute(card, "data-status") == "pending"
 
     second = served.console("rev2")
@@ -122,6 +127,7 @@ def test_live_alert_is_reviewed_by_two_people_and_counted_publicly(served: Serve
     assert second.is_hidden(card)  # final: it leaves the pending queue
 
     operator.wait_for_selector(f"{card}[data-status=confirmed]", state="attached")  # the update arrived live too
+    assert "person-042" in operator.text_content(card)  # confirmed: now the operator may know who
     operator.select_option("#alert-filter", "confirmed")
     operator.fill(f"{card} input[name=outcome]", "found safe")
     operator.click(f"{card} button:has-text('Record outcome')")
@@ -161,4 +167,50 @@ def test_public_camera_report_reaches_the_moderation_queue(served: Served, tmp_p
     public.reload()
     public.wait_for_selector('tr[data-camera="reported-in-browser"]')
     assert "Station dome" in public.text_content('tr[data-camera="reported-in-browser"]')
+    assert not [e for e in served.console_errors if "Content Security Policy" in e]
+
+
+def test_the_reviewers_queue_is_blind_one_at_a_time_and_decided_from_the_keyboard(served: Served) -> None:
+    found = served.site.overt.gallery.identify(
+        Actor("op", "operator"), served.deployment, FACES / "042_smiling.jpg", ["missing"], case="C-queue"
+    )
+    (alert_id,) = found["alerts"]
+    reviewer = served.console("rev2")
+    reviewer.click("#to-review")
+    reviewer.wait_for_selector("body[data-queue-ready=true]")
+    card = f'#queue-item article[data-alert-id="{alert_id}"]'
+    reviewer.wait_for_selector(card)
+    assert int(reviewer.get_attribute("#queue-status", "data-length")) >= 1
+    assert "waiting for your decision" in reviewer.text_content("#queue-status")
+    for image in ("Searched face", "Watchlist reference photo"):
+        reviewer.wait_for_function(LOADED, arg=f"{card} img[alt='{image}']")
+    assert "false-match rate" in reviewer.text_content(f"{card} .limitations")
+    listed = f'article.alert[data-alert-id="{alert_id}"]'  # the same alert in the Alerts tab
+    reviewer.wait_for_selector(listed, state="attached")
+    for where in ("#tab-review", listed):  # blind before deciding, wherever the alert shows
+        assert "person-042" not in reviewer.inner_html(where) and "C-queue" not in reviewer.inner_html(where)
+    reviewer.select_option(f"{card} select[name=reason]", "faces match in detail")
+    reviewer.click(f"{card} h3")  # focus out of the form: the keys decide
+    reviewer.keyboard.press("n")
+    reviewer.wait_for_selector(f"{card} .identity:has-text('person-042')")
+    assert "You decided: reject" in reviewer.text_content(f"{card} .identity")
+    with served.site.overt.db.session() as session:
+        (review,) = session.scalars(select(Review).where(Review.alert_id == alert_id))
+    assert (review.reviewer, review.decision, review.note) == ("rev2", "reject", "faces match in detail")
+    assert not [e for e in served.console_errors if "Content Security Policy" in e]
+
+
+def test_the_person_on_duty_pauses_from_the_console(served: Served) -> None:
+    operator = served.console("op")
+    operator.click("#to-stop")
+    row = f'article.stop[data-deployment="{served.deployment}"]'
+    operator.wait_for_selector(row)
+    operator.fill(f"{row} input[name=reason]", "stop now")
+    operator.click(f"{row} button.pause-all")
+    operator.wait_for_selector(f"{row} li.paused:has-text('stop now')")
+    with pytest.raises(Exception, match="paused"):
+        served.site.overt.gallery.identify(Actor("op", "operator"), served.deployment, FACES / "042_smiling.jpg",
+                                           ["missing"], case="C-stop")
+    operator.click(f"{row} button.resume")
+    operator.wait_for_selector(f"{row} li.paused", state="detached")
     assert not [e for e in served.console_errors if "Content Security Policy" in e]

@@ -95,12 +95,19 @@ def test_full_path_through_the_command_line(tmp_path: Path) -> None:
     run(home, "watchlist", "create", "missing", "--category", "missing-person")
     run(home, "enroll", "missing", str(FACES / "042_neutral.jpg"), "--subject", "p042", "--category",
         "missing-person", "--deployment", str(deployment), user="op")
+    again = ("enroll", "missing", str(FACES / "042_smiling.jpg"), "--subject", "p042-again", "--category",
+             "missing-person", "--deployment", str(deployment))
+    duplicate = run(home, *again, user="op", check=False)  # the same person under a second reference
+    assert duplicate.returncode == 5 and "duplicate-subject" in duplicate.stderr and "'p042'" in duplicate.stderr
+    assert len(duplicate.stderr.strip().splitlines()) == 1
+    linked = json.loads(run(home, *again, "--same-as", "missing/p042", "--json", user="op").stdout)
+    assert linked["same_as"] == "p042"  # linked on purpose (audited): one person, two records
     no_deployment = run(home, "identify", str(FACES / "042_smiling.jpg"), "--watchlist", "missing", check=False,
                         user="op")
     assert no_deployment.returncode == 2  # --deployment is required
     result = json.loads(run(home, "identify", str(FACES / "042_smiling.jpg"), "--watchlist", "missing",
                             "--deployment", str(deployment), "--case", "C-7", "--json", user="op").stdout)
-    assert [c["subject"] for c in result["candidates"]] == ["p042"]
+    assert [c["subject"] for c in result["candidates"]] == ["p042-again"]  # one candidate per person
     assert {"threshold", "model"} <= set(result) and {"subject", "watchlist", "score"} <= set(result["candidates"][0])
     alert = json.loads(run(home, "alerts", "list", "--json", user="rev1").stdout)[0]
     assert alert["status"] == "pending"

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from overt.governance.permissions import Refused
 from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
-from overt.storage.models import ActivityCount, Alert, AuditRecord, Evidence
+from overt.storage.models import ActivityCount, Alert, AuditRecord, Evidence, Sighting
 from overt.streams.mjpeg import MjpegServer
 from overt.streams.pipeline import PipelineSettings, run_pipeline
 from overt.streams.supervisor import CameraJob, Supervisor
@@ -53,24 +53,31 @@ def count(overt, model) -> int:
         return session.scalar(select(func.count()).select_from(model))
 
 
-def test_one_alert_per_appearance_and_nothing_else_kept(live, scene: Path, tmp_path: Path) -> None:
+def test_one_alert_per_person_and_place_with_a_sighting_per_appearance(live, scene: Path, tmp_path: Path) -> None:
     overt, deployment = live
     files_before = {p for p in (tmp_path / "home").rglob("*") if p.is_file()}
     session = overt.live.open(OP, deployment, "cam-1")
-    summary = run_pipeline(str(scene), session, FAST)
+    events: list = []
+    summary = run_pipeline(str(scene), session, FAST, on_event=events.append)
     session.close(summary)
-    assert summary.alerts == 2 and summary.tracks == 3
+    assert summary.alerts == 1 and summary.tracks == 3  # p042 twice: one alert, its second crossing a sighting
+    assert [type(e).__name__ for e in events if type(e).__name__ in ("AlertRaised", "SightingAdded")] == [
+        "AlertRaised", "SightingAdded"]
     with overt.db.session() as db:
         alerts = db.scalars(select(Alert)).all()
-        assert {a.subject_reference for a in alerts} == {"p042"} and len({a.track for a in alerts}) == 2
+        assert [a.subject_reference for a in alerts] == ["p042"] and alerts[0].open_key is not None
         assert all(a.status == "pending" and a.camera_id == "cam-1" for a in alerts)
-        assert db.scalar(select(func.count(Evidence.id))) == 4  # a crop and a thumbnail per alert, encrypted
+        sightings = db.scalars(select(Sighting)).all()
+        assert len(sightings) == 2 and {s.alert_id for s in sightings} == {alerts[0].id}
+        assert len({s.track for s in sightings}) == 2 and all(s.crop[:4] == b"OVT1" for s in sightings)
+        assert db.scalar(select(func.count(Evidence.id))) == 2  # the alert's crop and thumbnail, encrypted
         assert all(e.data[:4] == b"OVT1" for e in db.scalars(select(Evidence)))
         counts = db.scalars(select(ActivityCount)).all()
         assert sum(c.faces_seen for c in counts) == summary.faces_seen > 0
         assert sum(c.tracks for c in counts) == 3
         actions = [r.action for r in db.scalars(select(AuditRecord).order_by(AuditRecord.seq))]
-    assert actions.count("alert.raise") == 2 and "stream.start" in actions and actions[-1] == "stream.stop"
+    assert actions.count("alert.raise") == 1 and actions.count("alert.sighting") == 1
+    assert "stream.start" in actions and actions[-1] == "stream.stop"
     new_files = {p for p in (tmp_path / "home").rglob("*") if p.is_file()} - files_before
     assert {p.name for p in new_files} <= {"overt.db-wal", "overt.db-shm", "checkpoints.jsonl"}  # no image files
 
@@ -125,5 +132,49 @@ def test_supervisor_runs_cameras_in_processes_and_reports_health(live, scene: Pa
     finally:
         supervisor.stop()
     health = supervisor.health[(deployment, "cam-1")]
-    assert health["state"] == "ended" and health["alerts"] == 2
-    assert count(overt, Alert) == 2
+    assert health["state"] == "ended" and health["alerts"] == 1  # p042's second crossing is a sighting
+    assert count(overt, Alert) == 1 and count(overt, Sighting) == 2
+
+
+def test_a_pause_stops_the_camera_within_seconds_and_resuming_needs_an_operator(live, scene: Path) -> None:
+    overt, deployment = live
+    server = MjpegServer(str(scene), fps=10, loop=True).start()
+    try:
+        session = overt.live.open(OP, deployment, "cam-1")
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(summary=run_pipeline(server.url, session, FAST)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and count(overt, ActivityCount) == 0:  # frames are flowing
+            time.sleep(0.2)
+        assert worker.is_alive()
+        paused_at = time.monotonic()
+        overt.pauses.pause(actor("rev1"), deployment, "wrong person stopped twice", camera="cam-1")  # on duty
+        worker.join(timeout=10)
+        assert not worker.is_alive() and time.monotonic() - paused_at < 5
+    finally:
+        server.stop()
+    summary = result["summary"]
+    assert summary.state == "unauthorised" and summary.frames > 0
+    session.close(summary)
+    assert overt.live.cameras_to_run() == []  # the supervisor does not restart it
+    with pytest.raises(Refused, match="paused"):
+        overt.live.open(OP, deployment, "cam-1")
+    with pytest.raises(Refused, match="role"):
+        overt.pauses.resume(actor("rev1"), deployment)  # resuming is the operator's
+    (lifted,) = overt.pauses.resume(OP, deployment, "cam-1")
+    assert lifted["resumed_by"] == "op"
+    (record,) = overt.deployments.public_records(deployment)
+    assert record["pauses"] == 1 and record["pause_log"][0]["reason"] == "wrong person stopped twice"
+    assert "by" not in record["pause_log"][0]  # when, what and why are public; who is not
+    overt.live.open(OP, deployment, "cam-1")  # running again
+
+
+def test_resuming_needs_an_approval_still_in_force(live) -> None:
+    overt, deployment = live
+    overt.pauses.pause(OP, deployment, "incident")  # the whole deployment
+    with pytest.raises(Refused, match="paused"):
+        overt.live.open(OP, deployment, "cam-1")
+    overt.deployments.revoke(actor("dpo"), deployment, "unlawful scope")
+    with pytest.raises(Refused, match="not-approved|revoked"):
+        overt.pauses.resume(OP, deployment)

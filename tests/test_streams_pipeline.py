@@ -28,6 +28,7 @@ from overt.streams import (
     PersonSpec,
     PipelineSettings,
     PipelineState,
+    Raised,
     SourceSettings,
     Stopped,
     TrackEnded,
@@ -80,10 +81,10 @@ class GallerySession:
                 if scores[i] >= self.threshold]
 
     def raise_alert(self, candidate: Candidate, track_id: int, frame_index: int, time: float,
-                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str:
+                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> Raised:
         self.alerts.append({"subject": candidate.subject_id, "track": track_id, "frame": frame_index,
                             "time": time, "crop": face_crop.shape, "thumbnail": frame_thumbnail.shape})
-        return f"alert-{len(self.alerts)}"
+        return Raised(f"alert-{len(self.alerts)}")
 
     def record_counts(self, counts: Counts) -> None:
         self.counts.append(counts)

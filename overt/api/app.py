@@ -29,7 +29,7 @@ from ..web import STATIC
 from . import errors
 from .auth import CSRF_HEADER, Sessions
 from .middleware import BodyLimit, Guard, RateLimit, TokenBuckets
-from .routes import admin, alerts, cameras, deployments, gallery, pages, public, session, transparency
+from .routes import admin, alerts, cameras, deployments, gallery, pages, public, review, session, transparency
 from .settings import ApiSettings
 
 log = logging.getLogger("overt.api")
@@ -114,6 +114,7 @@ ROUTERS = (
     public.moderation,
     transparency.router,
     pages.router,
+    review.router,
 )
 
 

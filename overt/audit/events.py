@@ -661,6 +661,61 @@ class PublicModerated(Event):
     camera: str
 
 
+# --- review at live rates: sightings, linked subjects, safe stops -------------------------------------
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class AlertSighting(Event):
+    """Subject `subject_id` was seen again at `camera` while alert `alert_id` was open: a sighting joined it
+    instead of a new alert. sighting_id: the sighting; score: its similarity; track: the tracker's id."""
+
+    name = "alert.sighting"
+    alert_id: int
+    sighting_id: int
+    camera: str
+    subject_id: int
+    score: float
+    track: int | None
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class SubjectLinked(Event):
+    """Subject `subject_id` was enrolled although its template matches `same_as_id` at the calibrated
+    threshold: the operator linked both records on purpose as one person (`score`: their similarity)."""
+
+    name = "subject.link"
+    subject_id: int
+    same_as_id: int
+    score: float
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class DeploymentPaused(Event):
+    """A safe stop: `camera` ("" for the whole deployment) was paused for `reason` (pause `pause_id`);
+    `automatic` when the review queue outgrew the spec's limit rather than a person pressing stop."""
+
+    name = "deployment.pause"
+    pause_id: int
+    camera: str
+    reason: str
+    automatic: bool
+
+
+@_register
+@dataclass(frozen=True, kw_only=True)
+class DeploymentResumed(Event):
+    """Pause `pause_id` of `camera` ("" for the whole deployment) was lifted by an operator, under the
+    approval of `spec_sha256` that was still in force."""
+
+    name = "deployment.resume"
+    pause_id: int
+    camera: str
+    spec_sha256: str
+
+
 def describe_events() -> str:
     """Markdown documentation of every event: name, what it means, and its fields with their types."""
     out = ["# Audited events", ""]

@@ -91,9 +91,14 @@ def enroll(
     from_csv: Path | None = typer.Option(None, "--csv", help="Bulk: CSV with path,subject[,category,...]."),
     face: int | None = typer.Option(None, "--face", help="Which face when there are several (1 = largest)."),
     force: str = typer.Option("", "--force", help="Enrol a low-quality image anyway, for this stated reason."),
+    same_as: str = typer.Option("", "--same-as", help="Link to an existing subject (REF or WATCHLIST/REF) that is "
+                                "the same person, on purpose; otherwise a face already enrolled is refused."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Enrol subjects on a watchlist; refuses no face, several faces, low quality and duplicates."""
+    """Enrol subjects on a watchlist; refuses no face, several faces, low quality and duplicates.
+
+    A face that matches a subject of any watchlist at the calibrated threshold is refused (exit 5, rule
+    duplicate-subject) unless linked on purpose with --same-as; linked records count as one person."""
     service, actor = overt(ctx).gallery, acting(ctx)
     if folder is not None or from_csv is not None:
         requests = requests_from_folder(folder, category) if folder else requests_from_csv(from_csv)
@@ -116,7 +121,7 @@ def enroll(
         return
     if not subject or not images:
         fail("give --subject REF and images, or --folder / --csv for bulk enrolment", 2)
-    request = EnrolRequest(subject, tuple(images), category, legal_basis, image_source, image_date)
+    request = EnrolRequest(subject, tuple(images), category, legal_basis, image_source, image_date, same_as=same_as)
     try:
         result = service.enroll(actor, deployment, watchlist, request, force_reason=force, face_index=face)
     except GalleryError as exc:

@@ -28,6 +28,7 @@ from . import (
     gallery_cmds,
     governance_cmds,
     report_cmds,
+    review_cmds,
     serve_cmds,
     stream_cmds,
 )
@@ -95,6 +96,7 @@ for module in (
     report_cmds,
     serve_cmds,
     stream_cmds,
+    review_cmds,
 ):
     module.register(app)
 

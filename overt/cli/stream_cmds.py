@@ -10,7 +10,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from ..streams.pipeline import AlertRaised, PipelineSettings, run_pipeline
+from ..streams.pipeline import AlertRaised, PipelineSettings, SightingAdded, run_pipeline
 from ..streams.supervisor import CameraJob, Supervisor
 from .context import acting, overt
 from .output import console, fail, print_json
@@ -81,6 +81,15 @@ def watch(
             else:
                 console.print(f"[yellow]candidate alert {record['alert']}[/yellow]: {record['subject']} "
                               f"({record['watchlist']}) score {record['score']:.3f} at {record['time']:.1f} s")
+        elif isinstance(event, SightingAdded):  # the same person again while the alert is open: no new alert
+            seen = {"sighting": int(event.sighting_id), "alert_id": int(event.alert_id), "camera": camera,
+                    "score": round(event.score, 4), "track": event.track_id, "frame": event.frame_index,
+                    "time": round(event.time, 3)}
+            if as_json:
+                print_json(seen)
+            else:
+                console.print(f"sighting {seen['sighting']} of alert {seen['alert_id']}: score {seen['score']:.3f} "
+                              f"at {seen['time']:.1f} s")
 
     summary = run_pipeline(source, session, settings, on_event=on_event, stop=stop)
     session.close(summary)

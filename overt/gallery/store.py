@@ -58,6 +58,15 @@ def bump(session: Session, watchlist_id: int) -> None:
     session.execute(update(Watchlist).where(Watchlist.id == watchlist_id).values(revision=Watchlist.revision + 1))
 
 
+def ensure_new_reference(session: Session, watchlist: Watchlist, reference: str) -> None:
+    """References are unique per watchlist: a second enrolment under one is refused before any search."""
+    if (
+        session.scalar(select(Subject.id).where(Subject.watchlist_id == watchlist.id, Subject.reference == reference))
+        is not None
+    ):
+        raise GalleryError(f"subject {reference!r} is already on watchlist {watchlist.name!r}")
+
+
 def add_subject(
     session: Session,
     keys: KeyRing,
@@ -73,11 +82,7 @@ def add_subject(
     expires_at: datetime | None = None,
     reference_jpeg: bytes | None = None,
 ) -> Subject:
-    if (
-        session.scalar(select(Subject.id).where(Subject.watchlist_id == watchlist.id, Subject.reference == reference))
-        is not None
-    ):
-        raise GalleryError(f"subject {reference!r} is already on watchlist {watchlist.name!r}")
+    ensure_new_reference(session, watchlist, reference)
     subject = Subject(
         watchlist_id=watchlist.id,
         reference=reference,

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import object_session
+
 from ..storage.models import Deployment
+from . import pauses
 from .permissions import Refused
 
 URGENT_GRACE = timedelta(hours=24)
@@ -54,9 +57,18 @@ def in_force(deployment: Deployment, now: datetime) -> None:
         )
 
 
+def not_paused(deployment: Deployment, camera: str | None) -> None:
+    """A safe stop in force over the deployment, or over this camera, refuses everything it covers."""
+    session = object_session(deployment)
+    pause = pauses.active(session, deployment.id, camera) if session is not None else None
+    if pause is not None:
+        raise Refused("paused", f"deployment {deployment.id}: {pauses.describe(pause)}")
+
+
 def check(deployment: Deployment, scope: Scope, now: datetime, calibrated_threshold: float) -> None:
     """Raise Refused naming the first rule the operation breaks."""
     in_force(deployment, now)
+    not_paused(deployment, scope.camera)
     spec = deployment.spec
     wanted_mode = OPERATION_MODE.get(scope.operation)
     if wanted_mode and spec["mode"] != wanted_mode:

@@ -47,6 +47,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "report.generate": frozenset({Role.ADMIN, Role.AUDITOR, Role.DPO, Role.AUTHORITY}),
     "evaluate": frozenset(Role) - {Role.PUBLIC},
     "public.moderate": frozenset({Role.ADMIN, Role.DPO}),
+    # issue 14: a safe stop for the people on duty; resuming is the operator's, under a valid approval
+    "deployment.pause": frozenset({Role.OPERATOR, Role.REVIEWER}),
+    "deployment.resume": frozenset({Role.OPERATOR}),
+    "review.workload": frozenset({Role.DPO, Role.AUDITOR, Role.AUTHORITY}),
 }
 
 

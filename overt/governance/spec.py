@@ -45,6 +45,17 @@ class Assessment(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class ReviewSettings(BaseModel):
+    """How alerts reach reviewers: one alert per person and place per window, and a queue limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    alert_window_minutes: int = Field(10, ge=1, le=24 * 60, description="sightings join an open alert this long")
+    sites: dict[str, list[str]] = Field(
+        default_factory=dict, description="optional: site name -> cameras whose sightings join one alert"
+    )
+    queue_limit: int | None = Field(None, ge=1, description="optional: pending alerts that pause the cameras")
+
+
 class DeploymentSpec(BaseModel):
     """Everything an authority approves; any change needs a new approval."""
 
@@ -64,6 +75,7 @@ class DeploymentSpec(BaseModel):
     reviewers_required: int = Field(2, ge=1, le=5)
     assessments: list[Assessment] = Field(min_length=1)
     public_notice: str = Field(min_length=1)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("purpose")
     @classmethod
@@ -119,6 +131,7 @@ max_watchlist_size: 10
 # threshold: 0.95                             # optional: omit for the calibrated default; never below it
 retention_days: {alerts: 30, evidence: 7}
 reviewers_required: 2
+# review: {alert_window_minutes: 10, sites: {station: [station-north, station-south]}, queue_limit: 50}  # optional
 assessments:
   - {kind: DPIA, ref: DPIA-2026-17, sha256: 0000000000000000000000000000000000000000000000000000000000000000}
   - {kind: FRIA, ref: FRIA-2026-04, sha256: 0000000000000000000000000000000000000000000000000000000000000000}

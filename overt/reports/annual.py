@@ -33,6 +33,8 @@ from .data import (
     report,
     section,
 )
+from .workload import ACTIONS as WORKLOAD_ACTIONS
+from .workload import workload_items
 
 ACTIONS = (
     *DECISIONS,
@@ -246,5 +248,7 @@ def build(sources: Sources, start: date, end: date, generated: dict[str, Any]) -
             section("totals", "All deployments", totals),
             *(deployment_section(sources, d, since, until, query) for d in deployments),
             section("oversight", "Oversight", oversight_items(period)),
+            section("review", "Human review: workload and quality",
+                    workload_items(sources.audit(WORKLOAD_ACTIONS, since=since, until=until), until)),
         ],
     )

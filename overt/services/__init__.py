@@ -31,6 +31,8 @@ from .evaluation import EvaluationService
 from .gallery import GalleryService
 from .lab import LabService
 from .live import LiveService
+from .pauses import PauseService
+from .queue import ReviewQueueService
 from .reports import ReportService
 from .system import SystemService
 
@@ -194,6 +196,14 @@ class Overt:
     @cached_property
     def reports(self) -> ReportService:
         return ReportService(self)
+
+    @cached_property
+    def pauses(self) -> PauseService:
+        return PauseService(self)
+
+    @cached_property
+    def review_queue(self) -> ReviewQueueService:
+        return ReviewQueueService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -10,16 +11,38 @@ from sqlalchemy.orm import selectinload
 
 from ..audit import NotInLog
 from ..gallery.search import Candidate
+from ..governance import grouping
 from ..governance import review as review_rules
 from ..governance.deployments import get as get_deployment
 from ..governance.permissions import Refused
-from ..storage.models import Alert, Evidence, Review
+from ..storage.models import Alert, Evidence, Review, Sighting
 from .core import Actor, Operation, operate
+from .notices import limitation_notice
+from .pauses import pause_if_queue_full
 
 if TYPE_CHECKING:
     from . import Overt
 
 EVIDENCE_CONTEXT = "evidence"
+BEST_SIGHTINGS = 3  # what a reviewer is shown of an alert's sightings: the best few, not all of them
+
+
+@dataclass(frozen=True)
+class Sighted:
+    """What raising a live match did: opened alert `alert_id`, or (`joined`) added a sighting to it."""
+
+    alert_id: int
+    sighting_id: int
+    joined: bool
+
+
+def identity_visible(alert: Alert, actor: Actor, my_decision: str | None) -> bool:
+    """Whether `actor` may learn who an alert is about (blind review in both directions)."""
+    if actor.role == "reviewer":
+        return my_decision is not None or alert.status != "pending"
+    if actor.role == "operator":
+        return alert.status == "confirmed"
+    return True
 
 
 class AlertService:
@@ -37,6 +60,7 @@ class AlertService:
         track: int | None = None,
         frame: int | None = None,
         evidence: dict[str, bytes] | None = None,
+        watchlist_size: int | None = None,
     ) -> list[int]:
         """Inside a gated operation: one pending alert per candidate, evidence encrypted with its retention."""
         assert op.deployment is not None
@@ -54,6 +78,7 @@ class AlertService:
                 track=track,
                 frame=frame,
                 case_ref=case_ref,
+                watchlist_size=watchlist_size,
                 created_at=op.at,
                 expires_at=op.at + timedelta(days=retention["alerts"]),
             )
@@ -81,24 +106,100 @@ class AlertService:
             ids.append(alert.id)
         return ids
 
-    @staticmethod
-    def _describe(alert: Alert, actor: Actor, required: int) -> dict[str, Any]:
-        """Reviewers see how many have decided, never what, until the alert is final (blind review)."""
+    def sight(
+        self,
+        op: Operation,
+        candidate: Candidate,
+        threshold: float,
+        *,
+        camera: str,
+        track: int,
+        frame: int,
+        evidence: dict[str, bytes],
+        watchlist_size: int | None = None,
+    ) -> Sighted:
+        """Inside a gated live operation: join the subject's open alert at this place, or open one.
+
+        Idempotent on the sighting's key; the database's unique `open_key` refuses a second open alert
+        for the same person and place even when two workers race (the caller retries once).
+        """
+        assert op.deployment is not None
+        spec, deployment_id = op.deployment.spec, op.deployment.id
+        span = grouping.window(spec)
+        key = grouping.sighting_key(deployment_id, camera, track, candidate.subject_id, op.at, span)
+        again = op.session.scalar(select(Sighting).where(Sighting.key == key))
+        if again is not None:
+            return Sighted(again.alert_id, again.id, True)
+        okey = grouping.open_key(deployment_id, grouping.place(spec, camera), candidate.subject_id)
+        alert = op.session.scalar(select(Alert).where(Alert.open_key == okey))
+        if alert is not None and (alert.status != "pending" or alert.window_ends_at is None
+                                  or op.at >= alert.window_ends_at):
+            alert.open_key = None  # its window has closed: this sighting opens a new alert
+            op.session.flush()
+            alert = None
+        sighting = Sighting(
+            camera_id=camera,
+            track=track,
+            frame=frame,
+            score=candidate.score,
+            at=op.at,
+            key=key,
+            crop=self.overt.keys.encrypt(evidence["crop"], EVIDENCE_CONTEXT),
+            expires_at=op.at + timedelta(days=op.deployment.spec["retention_days"]["evidence"]),
+        )
+        if alert is not None:
+            sighting.alert_id = alert.id
+            op.session.add(sighting)
+            op.session.flush()
+            op.record("alert.sighting", object_type="alert", object_id=alert.id, alert_id=alert.id,
+                      sighting_id=sighting.id, camera=camera, subject_id=candidate.subject_id,
+                      score=round(candidate.score, 4), track=track)
+            return Sighted(alert.id, sighting.id, True)
+        (alert_id,) = self.raise_for(op, [candidate], threshold, camera=camera, track=track, frame=frame,
+                                     evidence=evidence, watchlist_size=watchlist_size)
+        alert = op.session.get(Alert, alert_id)
+        assert alert is not None
+        alert.key, alert.open_key, alert.window_ends_at = key, okey, op.at + span
+        sighting.alert_id = alert_id
+        op.session.add(sighting)
+        op.session.flush()
+        pause_if_queue_full(op)
+        return Sighted(alert_id, sighting.id, False)
+
+    def _describe(self, alert: Alert, actor: Actor, required: int) -> dict[str, Any]:
+        """What `actor` may see of an alert: blind in both directions (issue 14).
+
+        Reviewers see how many have decided, never what, until the alert is final, and see the subject's
+        identity (reference, watchlist, case) only after their own decision; operators see a candidate as
+        waiting for review, with no identity, until it is confirmed. Oversight roles see everything.
+        """
         final = alert.status != "pending"
         mine = next((r.decision for r in alert.reviews if r.reviewer == actor.name), None)
+        identity = identity_visible(alert, actor, mine)
+        best = sorted(alert.sightings, key=lambda s: -s.score)[:BEST_SIGHTINGS]
         return {
             "id": alert.id,
             "deployment": alert.deployment_id,
             "camera": alert.camera_id,
-            "subject": alert.subject_reference,
-            "watchlist": alert.watchlist,
+            "subject": alert.subject_reference if identity else None,
+            "watchlist": alert.watchlist if identity else None,
+            "identity": "shown" if identity else "waiting for review",
             "score": round(alert.score, 4),
             "threshold": alert.threshold,
             "track": alert.track,
             "frame": alert.frame,
-            "case": alert.case_ref,
+            "case": alert.case_ref if identity else None,
             "status": alert.status,
             "time": alert.created_at.isoformat(),
+            "sightings": len(alert.sightings),
+            "best_sightings": [
+                {"id": x.id, "camera": x.camera_id, "score": round(x.score, 4), "at": x.at.isoformat(),
+                 "crop": x.crop is not None}
+                for x in best
+            ],
+            "window_ends": alert.window_ends_at.isoformat() if alert.window_ends_at else None,
+            "open": alert.open_key is not None,
+            "notice": limitation_notice(self.overt.lab.engine.calibration(), alert.threshold, alert.watchlist_size),
             "reviews": len(alert.reviews),
             "reviews_required": required,
             "my_decision": mine,
@@ -113,10 +214,19 @@ class AlertService:
         }
 
     def list(
-        self, actor: Actor, *, status: str | None = None, deployment_id: int | None = None, limit: int = 200
+        self,
+        actor: Actor,
+        *,
+        status: str | None = None,
+        deployment_id: int | None = None,
+        limit: int = 200,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Newest first, a page of `limit`; the next page starts `before` the last id of this one."""
         with operate(self.overt, actor, "alert.read") as op:
             query = select(Alert).options(selectinload(Alert.reviews)).order_by(Alert.id.desc()).limit(limit)
+            if before is not None:
+                query = query.where(Alert.id < before)
             if status:
                 query = query.where(Alert.status == status)
             if deployment_id is not None:
@@ -159,6 +269,19 @@ class AlertService:
                 "cursor": [new[-1].id if new else after_alert, max(after_review, last_review)],
             }
 
+    def describe(self, op: Operation, alert: Alert) -> dict[str, Any]:
+        """An alert as the operation's actor may see it (for other services' views of alerts)."""
+        return self._describe(alert, op.actor, self._required(op, alert))
+
+    def sighting_crop(self, actor: Actor, sighting_id: int) -> bytes:
+        """One sighting's face crop, for reviewers comparing the best few; audited like all evidence."""
+        with operate(self.overt, actor, "evidence.read") as op:
+            sighting = op.session.get(Sighting, sighting_id)
+            if sighting is None or sighting.crop is None:
+                raise Refused("no-evidence", f"sighting {sighting_id} has no face crop (expired or unknown)")
+            self._viewed(op, self._get(op, sighting.alert_id), "sighting")
+            return self.overt.keys.decrypt(sighting.crop, EVIDENCE_CONTEXT)
+
     @staticmethod
     def _required(op: Operation, alert: Alert) -> int:
         return int(get_deployment(op.session, alert.deployment_id).spec.get("reviewers_required", 2))
@@ -177,6 +300,7 @@ class AlertService:
             op.session.flush()
             self._record(op, alert, "review.decide", decision=decision)
             if final:
+                alert.open_key = None  # a decided alert closes its window: a later sighting opens a new one
                 self._record(op, alert, f"alert.{final}", reviews=len(alert.reviews))
             return self._describe(alert, actor, required)
 
@@ -224,6 +348,8 @@ class AlertService:
         """The matched subject's enrolment photo, so a reviewer compares faces, not names; audited as evidence."""
         with operate(self.overt, actor, "evidence.read") as op:
             alert = self._get(op, alert_id)
+            if actor.role == "operator" and alert.status != "confirmed":
+                raise Refused("blind-review", f"alert {alert_id} is {alert.status}: its subject shows once confirmed")
             image = self.overt.gallery.subject_image(op.session, alert.subject_id) if alert.subject_id else None
             if image is None:
                 raise Refused("no-evidence", f"alert {alert_id}'s subject has no reference photo (removed or expired)")

@@ -12,6 +12,7 @@ from ..governance import deployments as rules
 from ..governance.spec import TEMPLATE, DeploymentSpec, parse_spec
 from ..storage.models import ActivityCount, Camera, Deployment, Watchlist
 from .core import Actor, operate
+from .pauses import public_pauses
 from .system import delete_products
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ PUBLIC_COUNTS = {
     "alert.inconclusive": "inconclusive",
     "alert.outcome": "outcomes",
     "identify": "searches",
+    "alert.sighting": "grouped_sightings",  # sightings that joined an open alert rather than raising one
+    "deployment.pause": "pauses",
 }
 
 
@@ -91,6 +94,7 @@ def public_record(session: Session, deployment: Deployment, counts: dict[str, in
         "reviewers_required": spec.get("reviewers_required", 2),
         "faces_seen": int(faces or 0),
         **{name: counts.get(action, 0) for action, name in PUBLIC_COUNTS.items()},
+        "pause_log": public_pauses(session, deployment.id),
     }
 
 

@@ -16,10 +16,12 @@ from sqlalchemy import select
 
 from ..engine import EngineError, NoFaceError
 from ..gallery import store
+from ..gallery.persons import one_per_person, root
 from ..gallery.store import GalleryError, NewTemplate
 from ..governance.gate import Scope, effective_threshold
+from ..governance.permissions import Refused
 from ..storage.models import Subject, Watchlist
-from .core import Actor, operate, record_failure
+from .core import Actor, Operation, operate, record_failure
 from .lab import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class EnrolRequest:
     image_source: str = ""
     image_date: str = ""
     expires_at: datetime | None = None
+    same_as: str = ""  # an existing subject ("REF" or "WATCHLIST/REF") this one is the same person as, on purpose
 
 
 def requests_from_folder(folder: Path, category: str = "") -> list[EnrolRequest]:
@@ -234,6 +237,8 @@ class GalleryService:
             target = store.get_watchlist(op.session, watchlist)
             if target.categories and request.category not in target.categories:
                 raise GalleryError(f"category {request.category!r} is not allowed on watchlist {watchlist!r}")
+            store.ensure_new_reference(op.session, target, request.reference)
+            link = self._same_person(op, templates, request.same_as)
             subject = store.add_subject(
                 op.session,
                 self.overt.keys,
@@ -258,7 +263,37 @@ class GalleryService:
                 image_sha256=tuple(t.image_sha256 for t in templates),
                 forced_reason=force_reason,
             )
-            return {"subject": request.reference, "watchlist": watchlist, "templates": len(templates)}
+            if link is not None:
+                subject.same_as = root(link[0])
+                op.record("subject.link", object_type="subject", object_id=subject.id, subject_id=subject.id,
+                          same_as_id=subject.same_as, score=round(link[1], 4))
+            result = {"subject": request.reference, "watchlist": watchlist, "templates": len(templates)}
+            return {**result, "same_as": link[0].reference} if link else result
+
+    def _same_person(self, op: Operation, templates: list[NewTemplate], same_as: str) -> tuple[Subject, float] | None:
+        """Search every watchlist of the installation: a face already enrolled is refused, naming its record,
+        unless the operator links it on purpose (`same_as`); returns (the linked record, its score)."""
+        every = list(op.session.scalars(select(Watchlist).order_by(Watchlist.id)))
+        threshold = self.overt.calibrated_threshold()
+        link: tuple[Subject, float] | None = None
+        for template in templates:
+            vector, model = template.embedding.vector, template.embedding.model
+            for found in self.overt.search_index.search(op.session, every, vector, model, threshold=threshold, top=5):
+                if same_as and same_as in (found.subject, f"{found.watchlist}/{found.subject}"):
+                    if link is None or found.score > link[1]:
+                        subject = op.session.get(Subject, found.subject_id)
+                        assert subject is not None
+                        link = (subject, found.score)
+                    continue
+                raise Refused(
+                    "duplicate-subject",
+                    f"this face matches subject {found.subject!r} on watchlist {found.watchlist!r} "
+                    f"(score {found.score:.3f} at the calibrated threshold {threshold:.3f}); if it is the same "
+                    f"person on purpose, enrol with --same-as {found.watchlist}/{found.subject}",
+                )
+        if same_as and link is None:
+            raise Refused("same-as", f"no enrolled subject {same_as!r} matches this face at the calibrated threshold")
+        return link
 
     def enroll_many(
         self,
@@ -275,6 +310,10 @@ class GalleryService:
                 result = self.enroll(actor, deployment_id, watchlist, request)
             except (GalleryError, EngineError) as exc:
                 result = {"subject": request.reference, "error": str(exc)}
+            except Refused as exc:
+                if exc.rule != "duplicate-subject":
+                    raise
+                result = {"subject": request.reference, "error": str(exc), "rule": exc.rule}
             if on_result:
                 on_result(result)
             yield result
@@ -328,9 +367,9 @@ class GalleryService:
         with operate(self.overt, actor, "identify", deployment_id=deployment_id, scope=scope) as op:
             applied = max(threshold or 0.0, effective_threshold(op.deployment, self.overt.calibrated_threshold()))
             targets = [store.get_watchlist(op.session, n) for n in watchlists]
-            candidates = self.overt.search_index.search(
+            candidates = one_per_person(op.session, self.overt.search_index.search(
                 op.session, targets, analysed.embedding.vector, analysed.embedding.model, threshold=applied, top=top
-            )
+            ))
             evidence = {"crop": face_crop_jpeg(pixels, analysed.face.box)} if candidates else None
             alerts = self.overt.alerts.raise_for(op, candidates, applied, case_ref=case or "", evidence=evidence)
             op.record(

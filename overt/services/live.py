@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..engine import Embedding
 from ..gallery import store
+from ..gallery.persons import one_per_person
 from ..gallery.search import Candidate as GalleryCandidate
 from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check, effective_threshold
 from ..governance.permissions import Refused
 from ..storage.models import ActivityCount, Camera, Deployment
-from ..streams.pipeline import Candidate, Counts, Summary
+from ..streams.pipeline import Candidate, Counts, Raised, Summary
 from .core import Actor, gate, now, operate
 
 if TYPE_CHECKING:
@@ -67,8 +69,8 @@ class CameraSession:
     def search(self, embedding: Embedding) -> list[Candidate]:
         with self.overt.db.session() as session:
             targets = [store.get_watchlist(session, name) for name in self.watchlists]
-            found = self.overt.search_index.search(session, targets, embedding.vector, embedding.model,
-                                                   threshold=self.threshold, top=3)
+            found = one_per_person(session, self.overt.search_index.search(
+                session, targets, embedding.vector, embedding.model, threshold=self.threshold, top=3))
         self._found = {str(c.subject_id): c for c in found}
         return [Candidate(str(c.subject_id), c.score, c.watchlist) for c in found]
 
@@ -78,13 +80,23 @@ class CameraSession:
         return found.subject, found.watchlist
 
     def raise_alert(self, candidate: Candidate, track_id: int, frame_index: int, time: float,
-                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> str:
+                    face_crop: np.ndarray, frame_thumbnail: np.ndarray) -> Raised:
+        """A new alert, or a sighting of the subject's open alert at this place (issue 14's grouping)."""
         found: GalleryCandidate = self._found[candidate.subject_id]
         evidence = {"crop": jpeg(face_crop), "thumbnail": jpeg(frame_thumbnail, 75)}
-        with operate(self.overt, self.actor, "watch", deployment_id=self.deployment_id, scope=self._scope()) as op:
-            (alert_id,) = self.overt.alerts.raise_for(op, [found], self.threshold, camera=self.camera,
-                                                      track=track_id, frame=frame_index, evidence=evidence)
-        return str(alert_id)
+        for attempt in (1, 2):  # a race with another camera of the same site loses on `open_key`: join it
+            try:
+                with operate(self.overt, self.actor, "watch", deployment_id=self.deployment_id,
+                             scope=self._scope()) as op:
+                    size = sum(store.subject_count(op.session, store.get_watchlist(op.session, n).id)
+                               for n in self.watchlists)
+                    sighted = self.overt.alerts.sight(op, found, self.threshold, camera=self.camera, track=track_id,
+                                                      frame=frame_index, evidence=evidence, watchlist_size=size)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return Raised(str(sighted.alert_id), str(sighted.sighting_id), sighted.joined)
 
     def record_counts(self, counts: Counts) -> None:
         """Add a period's numbers to the hourly row: the only trace of the faces that matched nothing."""

@@ -17,7 +17,7 @@ from ..gallery.store import bump, reencrypt_all
 from ..governance import deployments as deployment_rules
 from ..governance.users import create_user, disable_user, reset_token
 from ..storage.db import Database
-from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Subject, User, Watchlist
+from ..storage.models import Alert, AuditRecord, CameraReport, Deployment, Evidence, Sighting, Subject, User, Watchlist
 from .alerts import EVIDENCE_CONTEXT
 from .cameras import REPORT_CONTEXT
 from .core import Actor, now, operate
@@ -42,6 +42,9 @@ def reencrypt_evidence(session: Session, old: KeyRing, new: KeyRing) -> dict[str
     counts = {"evidence": 0, "report_photos": 0}
     for item in session.scalars(select(Evidence)):
         item.data = new.encrypt(old.decrypt(item.data, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
+        counts["evidence"] += 1
+    for sighting in session.scalars(select(Sighting).where(Sighting.crop.is_not(None))):
+        sighting.crop = new.encrypt(old.decrypt(sighting.crop, EVIDENCE_CONTEXT), EVIDENCE_CONTEXT)
         counts["evidence"] += 1
     for report in session.scalars(select(CameraReport).where(CameraReport.photo.is_not(None))):
         report.photo = new.encrypt(old.decrypt(report.photo, REPORT_CONTEXT), REPORT_CONTEXT)
@@ -133,6 +136,11 @@ class SystemService:
             session = op.session
             for item in session.scalars(select(Evidence).where(Evidence.expires_at <= at)):
                 session.delete(item)
+                counts["evidence"] += 1
+            for sighting in session.scalars(
+                select(Sighting).where(Sighting.expires_at <= at, Sighting.crop.is_not(None))
+            ):
+                sighting.crop = None
                 counts["evidence"] += 1
             for alert in session.scalars(select(Alert).where(Alert.expires_at <= at)):
                 session.delete(alert)

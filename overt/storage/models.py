@@ -79,6 +79,8 @@ class Subject(Base):
     added_by: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The subject record this one was linked to on purpose (`enroll --same-as`): both are one person.
+    same_as: Mapped[int | None] = mapped_column(ForeignKey("subjects.id", ondelete="SET NULL"), default=None)
     watchlist: Mapped[Watchlist] = relationship(back_populates="subjects")
     templates: Mapped[list[Template]] = relationship(back_populates="subject", cascade="all, delete-orphan")
     image: Mapped[ReferenceImage | None] = relationship(cascade="all, delete-orphan")
@@ -184,8 +186,16 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime] = mapped_column()
+    # One alert per person and place per window (issue 14): `key` is its first sighting's idempotency key;
+    # `open_key` (deployment, place, subject) is set only while sightings may join it, so the database
+    # itself refuses a second open alert for the same person at the same place.
+    key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    window_ends_at: Mapped[datetime | None] = mapped_column(default=None)
+    watchlist_size: Mapped[int | None] = mapped_column(Integer, default=None)  # subjects searched, for the notice
     reviews: Mapped[list[Review]] = relationship(cascade="all, delete-orphan", order_by="Review.id")
     evidence: Mapped[list[Evidence]] = relationship(cascade="all, delete-orphan")
+    sightings: Mapped[list[Sighting]] = relationship(cascade="all, delete-orphan", order_by="Sighting.id")
 
 
 class Review(Base):
@@ -208,6 +218,43 @@ class Evidence(Base):
     kind: Mapped[str] = mapped_column(String(16))  # crop|thumbnail
     data: Mapped[bytes] = mapped_column(LargeBinary)  # AES-GCM ciphertext of a JPEG
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class Sighting(Base):
+    """One appearance of an alert's subject: when, where, how well it matched, and its encrypted face crop.
+
+    `key` (deployment, camera, track, subject, window) makes raising it idempotent: a restarted worker
+    that raises the same sighting again neither loses nor doubles it.
+    """
+
+    __tablename__ = "sightings"
+    __audit_fields__ = ("alert_id", "score", "at", "key")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    track: Mapped[int | None] = mapped_column(Integer, default=None)
+    frame: Mapped[int | None] = mapped_column(Integer, default=None)
+    score: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column()
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    crop: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # AES-GCM ciphertext of a JPEG
+    expires_at: Mapped[datetime] = mapped_column()  # the crop's; the row (numbers only) lives with the alert
+
+
+class Pause(Base):
+    """A safe stop (AI Act Art. 14(4)(e)): a camera (or, with no camera, a whole deployment) is paused
+    from `at` until an operator resumes it; the gate refuses everything it covers meanwhile."""
+
+    __tablename__ = "pauses"
+    __audit_fields__ = ("deployment_id", "camera_id", "at", "resumed_at")
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column()
+    resumed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    resumed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ActivityCount(Base):

@@ -41,6 +41,16 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Raised:
+    """What the session did with a match: opened alert `alert_id`, or (`joined`) added sighting
+    `sighting_id` to it because the same person was seen at the same place while it was open."""
+
+    alert_id: str
+    sighting_id: str = ""
+    joined: bool = False
+
+
+@dataclass(frozen=True)
 class Counts:
     """What one camera did since the previous `record_counts` call; the only trace of unmatched faces.
 
@@ -80,8 +90,8 @@ class LiveSession(Protocol):
         time: float,
         face_crop: np.ndarray,
         frame_thumbnail: np.ndarray,
-    ) -> str:
-        """Store a candidate alert for human review (the only place pixels go); returns the alert id."""
+    ) -> Raised:
+        """Store a candidate alert for human review (the only place pixels go), or a sighting of an open one."""
         ...
 
     def record_counts(self, counts: Counts) -> None:
@@ -206,6 +216,19 @@ class AlertRaised:
 
 
 @dataclass(frozen=True)
+class SightingAdded:
+    """The same person seen again while their alert was open: a sighting of it, not a new alert."""
+
+    alert_id: str
+    sighting_id: str
+    track_id: int
+    subject_id: str
+    score: float
+    frame_index: int
+    time: float
+
+
+@dataclass(frozen=True)
 class HealthReport:
     health: Health
 
@@ -215,7 +238,7 @@ class Stopped:
     summary: Summary
 
 
-StreamEvent = TrackStarted | TrackEnded | AlertRaised | HealthReport | Stopped
+StreamEvent = TrackStarted | TrackEnded | AlertRaised | SightingAdded | HealthReport | Stopped
 
 
 def _shifted(face: Face, dx: int, dy: int) -> Face:
@@ -341,10 +364,14 @@ class FramePipeline:
             if candidate.subject_id in track.alerted:
                 continue
             track.alerted.add(candidate.subject_id)
-            alert_id = self.session.raise_alert(candidate, track.id, observation.frame_index,
-                                                observation.time, observation.crop, observation.thumbnail)
+            raised = self.session.raise_alert(candidate, track.id, observation.frame_index,
+                                              observation.time, observation.crop, observation.thumbnail)
+            if raised.joined:
+                self.emit(SightingAdded(raised.alert_id, raised.sighting_id, track.id, candidate.subject_id,
+                                        candidate.score, observation.frame_index, observation.time))
+                continue
             self.totals["alerts"] += 1
-            self.emit(AlertRaised(alert_id, track.id, candidate.subject_id, candidate.score,
+            self.emit(AlertRaised(raised.alert_id, track.id, candidate.subject_id, candidate.score,
                                    observation.frame_index, observation.time))
         return True
 

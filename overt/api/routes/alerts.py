@@ -82,9 +82,10 @@ def list_alerts(
     status: Annotated[Literal["pending", "confirmed", "rejected", "inconclusive"] | None, Query()] = None,
     deployment: Annotated[int | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    before: Annotated[int | None, Query(description="Cursor: alerts older than this id (the next page).")] = None,
 ) -> list[dict[str, Any]]:
     """Newest first. Until an alert is final, nobody sees another reviewer's decision (blind review)."""
-    return overt.alerts.list(actor, status=status, deployment_id=deployment, limit=limit)
+    return overt.alerts.list(actor, status=status, deployment_id=deployment, limit=limit, before=before)
 
 
 @router.get(

@@ -92,10 +92,13 @@ async def enrol(
     image_date: Annotated[str, Form(max_length=32)] = "",
     face: Annotated[int | None, Form(ge=1, le=50, description="Which face when several (1 = largest).")] = None,
     force: Annotated[str, Form(max_length=2000, description="Enrol a low-quality image anyway, for this reason.")] = "",
+    same_as: Annotated[str, Form(max_length=260, description="Existing subject (REF or WATCHLIST/REF): the same "
+                                 "person, linked on purpose.")] = "",
 ) -> dict[str, Any]:
-    """Enrol one subject under a deployment; refuses no face, several faces, low quality and duplicates."""
+    """Enrol one subject under a deployment; refuses no face, several faces, low quality and duplicates
+    (a face matching any enrolled subject: rule duplicate-subject, unless linked with same_as)."""
     data = await read_uploads(request, images)
-    enrol_request = EnrolRequest(reference, data, category, legal_basis, image_source, image_date)
+    enrol_request = EnrolRequest(reference, data, category, legal_basis, image_source, image_date, same_as=same_as)
     return await with_engine(
         request, overt.gallery.enroll, actor, deployment_id, name, enrol_request, force_reason=force, face_index=face
     )
