@@ -44,6 +44,10 @@ class ApiSettings(BaseSettings):
 
     demo: bool = False
 
+    # Console sessions and rate limits in the database, shared by every API process behind a proxy.
+    # Unset: shared when the database is PostgreSQL, in this process's memory on SQLite.
+    shared_state: bool | None = None
+
     def tile_origin(self) -> str:
         """The tile server's origin, for the Content-Security-Policy's img-src ('' when none)."""
         if not self.tile_url:

@@ -11,6 +11,9 @@ import typer
 
 from ..api import ApiSettings, create_app
 from ..api.server import serve as run_server
+from ..cluster import ClusterError, require_ray
+from ..cluster.cameras import NAMESPACE, ClusterSupervisor
+from ..cluster.jobs import LeasedJobs
 from ..config import Settings
 from ..services import Overt
 from ..services.background import CheckpointJob, RetentionJob, camera_supervisor
@@ -18,7 +21,7 @@ from ..services.demo import SAMPLES, WALKERS, seed_demo
 from ..streams.mjpeg import MjpegServer
 from ..streams.synthetic import make_scene_video, walkers
 from .context import overt
-from .output import console
+from .output import EXIT_USAGE, console, fail
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -30,8 +33,15 @@ def serve(
     demo: bool = typer.Option(
         False, "--demo", help="Seed a clearly marked demo in a fresh temporary data directory (deleted on exit)."
     ),
+    cluster: str | None = typer.Option(
+        None, "--cluster", envvar="OVERT_CLUSTER",
+        help="Join a Ray cluster (ADDRESS, e.g. 10.0.0.1:6379): cameras run as actors on its machines, "
+        "once-per-cluster jobs under a lease in PostgreSQL (docs/cluster.md).",
+    ),
 ) -> None:
     """Serve the API (docs at /docs), the console (/console) and the public site (/)."""
+    if cluster and (demo or not overt(ctx).settings.db_url.startswith("postgresql")):
+        fail("a cluster needs PostgreSQL: set OVERT_DATABASE_URL=postgresql+psycopg://... (and no --demo)", EXIT_USAGE)
     demo_home = Path(tempfile.mkdtemp(prefix="overt-demo-")) if demo else None
     background: list = []
     try:
@@ -55,13 +65,26 @@ def serve(
             console.print(
                 f"[yellow]listening on {host}: put a TLS proxy in front and set OVERT_SECURE_COOKIES=1[/yellow]"
             )
-        background += [camera_supervisor(installation), RetentionJob(installation), CheckpointJob(installation)]
+        if cluster:
+            background.append(_cluster_jobs(installation, cluster))
+        else:
+            background += [camera_supervisor(installation), RetentionJob(installation), CheckpointJob(installation)]
         app = create_app(installation, ApiSettings(demo=demo), background=background)
         console.print(f"console http://{host}:{port}/console · public site http://{host}:{port}/ · API docs /docs")
         run_server(app, host, port)
     finally:
         if demo_home is not None:
             shutil.rmtree(demo_home, ignore_errors=True)
+
+
+def _cluster_jobs(installation: Overt, address: str) -> LeasedJobs:
+    """Connect to the Ray cluster (after `serve` has refused SQLite, which only one machine can share)."""
+    try:
+        ray = require_ray()
+    except ClusterError as exc:
+        fail(str(exc), EXIT_USAGE)
+    ray.init(address=address, namespace=NAMESPACE, logging_level="warning")
+    return LeasedJobs(installation, ClusterSupervisor(installation))
 
 
 def _demo_camera(folder: Path) -> MjpegServer:

@@ -1,0 +1,44 @@
+"""Cluster state in the database: leases for once-per-cluster jobs, console sessions and rate buckets
+
+Revision ID: 0008
+Revises: 0005
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from overt.storage.models import UtcDateTime
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cluster_leases",
+        sa.Column("name", sa.String(length=64), primary_key=True),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
+        "console_sessions",
+        sa.Column("id_hash", sa.String(length=64), primary_key=True),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("expires_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
+        "rate_buckets",
+        sa.Column("kind", sa.String(length=16), primary_key=True),
+        sa.Column("client", sa.String(length=64), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("allowed", sa.Boolean(), nullable=False),
+        sa.Column("at", UtcDateTime(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("rate_buckets")
+    op.drop_table("console_sessions")
+    op.drop_table("cluster_leases")
