@@ -155,5 +155,9 @@ class ClusterSupervisor:
         for name in self._running_names():
             self._kill(self._ray.get_actor(name, namespace=NAMESPACE))
 
+    def finished(self) -> set[tuple[int, str]]:
+        """(deployment, camera) of the cameras that ended, were refused or stopped, and are not restarted."""
+        return set(self._finished)
+
     def camera_health(self) -> dict[str, dict[str, Any]]:
         return {camera: {**report, "deployment": deployment} for (deployment, camera), report in self.health.items()}
