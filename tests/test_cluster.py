@@ -9,9 +9,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
+from overt.engine import Embedding
+from overt.gallery import store
+from overt.gallery.store import NewTemplate
+from overt.governance.permissions import Refused
 from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, Sighting
@@ -24,11 +29,13 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from overt.cluster.cameras import NAMESPACE, ClusterSupervisor  # noqa: E402
 from overt.cluster.jobs import LeasedJobs  # noqa: E402
+from overt.cluster.search import GalleryShard, SearchReplica, ShardedGallery, exact_top  # noqa: E402
 
 FACES = Path(__file__).parent / "data" / "faces"
 ROAD = Path(__file__).parent / "data" / "backgrounds" / "road-1072821_640.jpg"
 ROOT = Path(__file__).parent.parent
 OP = actor("op")
+MODEL = "synthetic-128"
 FAST = PipelineSettings(authorise_every_s=0.5, counts_every_s=1.0)
 # Node death noticed in ~2 s instead of Ray's default ~15 s (heartbeats every 0.5 s, 4 missed).
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_timeout_ms": 500}
@@ -124,3 +131,84 @@ def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
     assert outcome(overt) == expected  # none lost, none doubled
     result = overt.system.verify_audit(actor("admin"))
     assert result.ok, result
+
+
+@pytest.fixture
+def key_cluster() -> Iterator[Cluster]:
+    """Head provisioned with the template key; a worker that is not (all nodes share this machine's disk,
+    so its actors get their own OVERT_HOME without a key, as a machine that was never given one)."""
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    built = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False, "resources": {"keyed": 1}})
+    try:
+        built.add_node(num_cpus=1, resources={"keyless": 1})
+        ray.init(address=built.address, namespace=NAMESPACE, logging_level="warning")
+        yield built
+    finally:
+        ray.shutdown()
+        built.shutdown()
+
+
+def synthetic_gallery(overt, count: int, dim: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """`count` subjects with random unit templates (the search, not the engine, is under test here)."""
+    rng = np.random.default_rng(18)
+    vectors = rng.standard_normal((count, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    overt.gallery.create_watchlist(actor("admin"), "big", categories=["missing-person"])
+    with overt.db.session() as session:
+        watchlist = store.get_watchlist(session, "big")
+        for n, vector in enumerate(vectors):
+            store.add_subject(session, overt.keys, watchlist, f"s{n}", added_by="admin", category="missing-person",
+                              templates=[NewTemplate(Embedding(vector, MODEL), 1.0, f"{n:064x}")])
+    with overt.db.session() as session:
+        watchlist_id = store.get_watchlist(session, "big").id
+        stored = store.load_templates(session, overt.keys, watchlist_id, MODEL)
+    return stored.ids, stored.vectors
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_search_replicas_follow_changes_refuse_without_the_key_and_shards_merge_exactly(
+    key_cluster, tmp_path: Path, postgres_url: str
+) -> None:
+    overt = make_overt(tmp_path / "home", postgres_url)
+    ids, vectors = synthetic_gallery(overt, 3000)
+    settings = overt.settings.model_dump(mode="json")
+
+    (tmp_path / "bare-machine").mkdir()
+    bare_home = {"env_vars": {"OVERT_HOME": str(tmp_path / "bare-machine")}}
+    keyless = {"num_cpus": 0, "resources": {"keyless": 0.01}, "runtime_env": bare_home}
+    bare = ray.remote(SearchReplica).options(**keyless).remote(settings)
+    status = ray.get(bare.status.remote(), timeout=120)
+    assert not status["serves"] and "template key" in status["reason"]
+    with pytest.raises(Refused, match="template key"):
+        ray.get(bare.search.remote(["big"], vectors[0], MODEL, 0.0, 3), timeout=60)
+    ray.kill(bare)
+    bare_shard = ray.remote(GalleryShard).options(**keyless).remote(settings, "big", MODEL, 0, 1)
+    with pytest.raises(Refused, match="template key"):
+        ray.get(bare_shard.top.remote(vectors[0], 3), timeout=120)
+
+    replica = ray.remote(SearchReplica).options(num_cpus=0, resources={"keyed": 0.01}).remote(settings)
+    assert ray.get(replica.status.remote(), timeout=120)["serves"]
+    assert ray.get(replica.search.remote(["big"], vectors[7], MODEL, -1.0, 1), timeout=120)[0]["subject"] == "s7"
+    before = ray.get(replica.status.remote(), timeout=120)["refreshes"]
+    with overt.db.session() as session:  # an enrolment elsewhere: the replica hears of it and rebuilds
+        late = NewTemplate(Embedding(-vectors[7], MODEL), 1.0, "f" * 64)
+        store.add_subject(session, overt.keys, store.get_watchlist(session, "big"), "late", added_by="admin",
+                          category="missing-person", templates=[late])
+    deadline = time.monotonic() + 20
+    while ray.get(replica.status.remote(), timeout=120)["refreshes"] == before:
+        assert time.monotonic() < deadline, "no change notification reached the replica"
+        time.sleep(0.2)
+    assert ray.get(replica.search.remote(["big"], -vectors[7], MODEL, -1.0, 1), timeout=120)[0]["subject"] == "late"
+
+    with overt.db.session() as session:
+        stored = store.load_templates(session, overt.keys, store.get_watchlist(session, "big").id, MODEL)
+    sharded = ShardedGallery(settings, "big", MODEL, shards=3, resources={"keyed": 0.01})
+    try:
+        rng = np.random.default_rng(7)
+        for query in [vectors[11], -vectors[7], *rng.standard_normal((5, vectors.shape[1])).astype(np.float32)]:
+            assert sharded.top(query, 25) == exact_top(stored.ids, stored.vectors, query, 25)
+    finally:
+        sharded.close()
+    ray.get(replica.close.remote(), timeout=60)

@@ -1,4 +1,5 @@
-"""Cluster state in the database: leases for once-per-cluster jobs, console sessions and rate buckets
+"""Cluster state in the database: leases for once-per-cluster jobs, console sessions, rate buckets, and
+a notice to search replicas when a watchlist changes
 
 Revision ID: 0008
 Revises: 0005
@@ -36,9 +37,21 @@ def upgrade() -> None:
         sa.Column("allowed", sa.Boolean(), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
     )
+    if op.get_bind().dialect.name == "postgresql":  # search replicas rebuild a watchlist's index on notice
+        op.execute(
+            "CREATE FUNCTION overt_gallery_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN PERFORM pg_notify('overt_gallery', NEW.id::text); RETURN NEW; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER watchlists_notify AFTER UPDATE OF revision ON watchlists "
+            "FOR EACH ROW EXECUTE FUNCTION overt_gallery_notify()"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS watchlists_notify ON watchlists")
+        op.execute("DROP FUNCTION IF EXISTS overt_gallery_notify()")
     op.drop_table("rate_buckets")
     op.drop_table("console_sessions")
     op.drop_table("cluster_leases")
