@@ -24,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -36,6 +37,7 @@ from sqlalchemy import create_engine, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from overt.audit.head import HEAD_FILE  # noqa: E402
 from overt.cluster.cameras import NAMESPACE, ClusterSupervisor  # noqa: E402
 from overt.cluster.jobs import LeasedJobs  # noqa: E402
 from overt.services.cameras import CameraInfo  # noqa: E402
@@ -190,6 +192,14 @@ def _writer(database_url: str, home: str, kind: str, seconds: float, results) ->
     results.put(done)
 
 
+def writer_home(home: Path, n: int, kind: str) -> Path:
+    """A writer's own home, as on its own machine: the same keys, its own audit head witness (a witness
+    file shared by processes that read PostgreSQL snapshots races with them; see docs/cluster.md)."""
+    own = home / f"writer-{kind}-{n}"
+    shutil.copytree(home / "keys", own / "keys", ignore=shutil.ignore_patterns(HEAD_FILE))
+    return own
+
+
 def write_rates(database_url: str, home: Path, video: Path, writers: int, seconds: float) -> dict:
     overt, deployment, _ = install(home, database_url, video, 1)
     from overt.storage.models import Subject
@@ -201,8 +211,8 @@ def write_rates(database_url: str, home: Path, video: Path, writers: int, second
     context = mp.get_context("spawn")
     for kind in ("audit", "counts", "alerts", "sightings"):
         results = context.Queue()
-        processes = [context.Process(target=_writer, args=(database_url, str(home), kind, seconds, results))
-                     for _ in range(writers)]
+        processes = [context.Process(target=_writer, args=(database_url, str(writer_home(home, n, kind)), kind,
+                                                            seconds, results)) for n in range(writers)]
         for process in processes:
             process.start()
         total = sum(results.get(timeout=seconds + 120) for _ in processes)

@@ -21,8 +21,8 @@ from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, Sighting
 from overt.streams.pipeline import PipelineSettings, run_pipeline
-from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
+from tests.test_live import scene  # noqa: F401  (the fixture: p042 crosses twice, p001 once)
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -32,25 +32,12 @@ from overt.cluster.jobs import LeasedJobs  # noqa: E402
 from overt.cluster.search import GalleryShard, SearchReplica, ShardedGallery, exact_top  # noqa: E402
 
 FACES = Path(__file__).parent / "data" / "faces"
-ROAD = Path(__file__).parent / "data" / "backgrounds" / "road-1072821_640.jpg"
 ROOT = Path(__file__).parent.parent
 OP = actor("op")
 MODEL = "synthetic-128"
 FAST = PipelineSettings(authorise_every_s=0.5, counts_every_s=1.0)
 # Node death noticed in ~2 s instead of Ray's default ~15 s (heartbeats every 0.5 s, 4 missed).
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_timeout_ms": 500}
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """p042 crosses twice (one alert, two sightings), p001 (never enrolled) crosses once."""
-    path = tmp_path_factory.mktemp("video") / "scene.mp4"
-    make_scene_video(path, [
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 0.3, 3.3),
-        PersonSpec(FACES / "001_smiling.jpg", "p001", 1.0, 4.5, (1.1, 0.4), (-0.1, 0.4)),
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 5.5, 8.5, (1.1, 0.6), (-0.1, 0.6)),
-    ], ROAD, seconds=9.5)
-    return path
 
 
 @pytest.fixture
@@ -68,10 +55,10 @@ def cluster() -> Iterator[tuple[Cluster, list]]:
         built.shutdown()
 
 
-def install(home: Path, database_url: str | None, scene: Path) -> tuple:
+def install(home: Path, database_url: str | None, video: Path) -> tuple:
     overt = make_overt(home, database_url)
     for camera in ("cam-1", "cam-2"):
-        overt.cameras.add(actor("admin"), CameraInfo(camera, str(scene), camera))
+        overt.cameras.add(actor("admin"), CameraInfo(camera, str(video), camera))
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt, mode="live", cameras=["cam-1", "cam-2"],
                           review={"sites": {"north": ["cam-1"], "south": ["cam-2"]}, "alert_window_minutes": 1440})
@@ -91,7 +78,7 @@ def outcome(overt) -> list[tuple]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
-    cluster, scene: Path, tmp_path: Path, postgres_url: str
+    cluster, scene: Path, tmp_path: Path, postgres_url: str  # noqa: F811 (the fixture)
 ) -> None:
     built, workers = cluster
     reference, ref_deployment = install(tmp_path / "reference", None, scene)  # uninterrupted, one process
