@@ -160,36 +160,48 @@ def ray_run(ray, home: Path, database_url: str, video: Path, nodes: int, cameras
 
 def _writer(database_url: str, home: str, kind: str, seconds: float, results) -> None:
     from overt.config import Settings
-    from overt.gallery.search import Candidate
     from overt.governance.gate import Scope
-    from overt.services import Overt, operate
-    from overt.streams.pipeline import Counts
+    from overt.governance.permissions import Refused
+    from overt.services import Overt
+    from overt.services.live import CameraSession
 
     overt = Overt(Settings(home=Path(home), database_url=database_url))
     deployment = int(os.environ["BENCH_DEPLOYMENT"])
     subject = int(os.environ["BENCH_SUBJECT"])
     camera = f"cam-{os.getpid()}"
     scope = Scope("watch", camera="cam-1", watchlists=("missing",))
-    session = overt.live.open(actor("op"), deployment, "cam-1") if kind == "counts" else None
-    done, end, n = 0, time.monotonic() + seconds, 0
-    while time.monotonic() < end:
+    live = CameraSession(overt, actor("op"), deployment, camera, ("missing",), 0.9)  # counts need no gate
+    done, end, n, error = 0, time.monotonic() + seconds, 0, None
+    while time.monotonic() < end and error is None:
         n += 1
-        if kind == "audit":
-            overt.record_separately("stream.start", actor="op", deployment_id=deployment, object_type="camera",
-                                    object_id=camera, camera=camera, watchlists=["missing"], threshold=0.5)
-        elif kind == "counts":
-            session.record_counts(Counts(seconds=1.0, frames=100, frames_detected=20, faces_seen=5, tracks=1,
-                                         embeddings=3, alerts=0, drops=0))
-        else:
-            candidate = Candidate(subject, "p042", "missing", 0.99, 0.99, 0)
-            with operate(overt, actor("op"), "watch", deployment_id=deployment, scope=scope) as op:
-                if kind == "alerts":
-                    overt.alerts.raise_for(op, [candidate], 0.9, camera="cam-1", track=n, evidence={"crop": b"x"})
-                else:
-                    overt.alerts.sight(op, candidate, 0.9, camera="cam-1", track=os.getpid() * 100000 + n, frame=n,
-                                       evidence={"crop": b"x"})
-        done += 1
-    results.put(done)
+        try:
+            done += write_one(overt, live, kind, deployment, subject, camera, scope, n)
+        except Refused as exc:  # reported: concurrent writers can trip the audit head witness (see docs)
+            error = exc.message
+    results.put((done, error))
+
+
+def write_one(overt, live, kind: str, deployment: int, subject: int, camera: str, scope, n: int) -> int:
+    """One write of `kind`, as a camera worker makes it."""
+    from overt.gallery.search import Candidate
+    from overt.services import operate
+    from overt.streams.pipeline import Counts
+
+    if kind == "audit":
+        overt.record_separately("stream.start", actor="op", deployment_id=deployment, object_type="camera",
+                                object_id=camera, camera=camera, watchlists=["missing"], threshold=0.5)
+    elif kind == "counts":
+        live.record_counts(Counts(seconds=1.0, frames=100, frames_detected=20, faces_seen=5, tracks=1,
+                              embeddings=3, alerts=0, drops=0))
+    else:
+        candidate = Candidate(subject, "p042", "missing", 0.99, 0.99, 0)
+        with operate(overt, actor("op"), "watch", deployment_id=deployment, scope=scope) as op:
+            if kind == "alerts":
+                overt.alerts.raise_for(op, [candidate], 0.9, camera="cam-1", track=n, evidence={"crop": b"x"})
+            else:
+                overt.alerts.sight(op, candidate, 0.9, camera="cam-1", track=os.getpid() * 100000 + n, frame=n,
+                                   evidence={"crop": b"x"})
+    return 1
 
 
 def writer_home(home: Path, n: int, kind: str) -> Path:
@@ -207,7 +219,7 @@ def write_rates(database_url: str, home: Path, video: Path, writers: int, second
     with overt.db.session() as session:
         os.environ["BENCH_SUBJECT"] = str(session.scalars(select(Subject.id)).first())
     os.environ["BENCH_DEPLOYMENT"] = str(deployment)
-    rates = {}
+    rates: dict = {"errors": {}}
     context = mp.get_context("spawn")
     for kind in ("audit", "counts", "alerts", "sightings"):
         results = context.Queue()
@@ -215,10 +227,13 @@ def write_rates(database_url: str, home: Path, video: Path, writers: int, second
                                                             seconds, results)) for n in range(writers)]
         for process in processes:
             process.start()
-        total = sum(results.get(timeout=seconds + 120) for _ in processes)
+        answers = [results.get(timeout=seconds + 120) for _ in processes]
         for process in processes:
             process.join()
-        rates[kind] = round(total / seconds, 1)
+        rates[kind] = round(sum(done for done, _ in answers) / seconds, 1)
+        errors = [error for _, error in answers if error]
+        if errors:
+            rates["errors"][kind] = f"{len(errors)} of {writers} writers stopped: {errors[0]}"
     return rates
 
 
