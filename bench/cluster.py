@@ -23,6 +23,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import shutil
 import sys
@@ -148,7 +149,8 @@ def ray_run(ray, home: Path, database_url: str, video: Path, nodes: int, cameras
             while len(jobs.supervisor.finished()) < cameras:
                 time.sleep(0.5)
             frames = sum(h.get("frames", 0) for h in health.values())
-            used = session_cpu(session_dir) - cpu
+            # the Ray processes still alive, plus the camera actors' own CPU (they are gone by now)
+            used = session_cpu(session_dir) - cpu + sum(h.get("cpu_s", 0.0) for h in health.values())
         finally:
             jobs.stop()
         return {"frames": frames, "cpu_s": used, "wall_s": time.monotonic() - started, "failover_s": failover,
@@ -178,6 +180,8 @@ def _writer(database_url: str, home: str, kind: str, seconds: float, results) ->
             done += write_one(overt, live, kind, deployment, subject, camera, scope, n)
         except Refused as exc:  # reported: concurrent writers can trip the audit head witness (see docs)
             error = exc.message
+        except Exception as exc:  # a deadlock or serialisation failure between writers: reported too
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     results.put((done, error))
 
 
@@ -227,9 +231,16 @@ def write_rates(database_url: str, home: Path, video: Path, writers: int, second
                                                             seconds, results)) for n in range(writers)]
         for process in processes:
             process.start()
-        answers = [results.get(timeout=seconds + 120) for _ in processes]
+        answers = []
+        for _ in processes:
+            try:
+                answers.append(results.get(timeout=seconds + 60))
+            except queue.Empty:
+                answers.append((0, "no answer within a minute (blocked on a lock)"))
         for process in processes:
-            process.join()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
         rates[kind] = round(sum(done for done, _ in answers) / seconds, 1)
         errors = [error for _, error in answers if error]
         if errors:

@@ -79,7 +79,8 @@ class CameraWorker:
             self.health.update({**event.summary.to_json(), "last_error": event.summary.last_error})
 
     def report(self) -> dict[str, Any]:
-        return dict(self.health)
+        """Health, with this actor process's CPU seconds so far (for the console and bench/cluster.py)."""
+        return {**self.health, "cpu_s": time.process_time()}
 
     def stop(self, timeout: float = 15.0) -> dict[str, Any]:
         """Finish the frame, record counts and why it stopped; then the supervisor kills the actor."""
