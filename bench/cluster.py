@@ -78,10 +78,12 @@ def install(home: Path, database_url: str | None, video: Path, cameras: int):
 
 
 def outcome(overt) -> Counter:
+    """Alerts by person (all cameras share one site, so whichever camera saw them first raised it) and
+    sightings by camera, person and track: what must match between runs, row ids and times aside."""
     with overt.db.session() as session:
-        alerts = {a.id: (a.camera_id, a.subject_reference) for a in session.scalars(select(Alert))}
-        rows = [("alert", *v) for v in alerts.values()]
-        rows += [("sighting", *alerts[s.alert_id], s.track) for s in session.scalars(select(Sighting))]
+        alerts = {a.id: a.subject_reference for a in session.scalars(select(Alert))}
+        rows = [("alert", subject) for subject in alerts.values()]
+        rows += [("sighting", s.camera_id, alerts[s.alert_id], s.track) for s in session.scalars(select(Sighting))]
     return Counter(rows)
 
 
