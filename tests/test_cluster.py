@@ -94,8 +94,8 @@ def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
     try:
         health = jobs.supervisor.health
         deadline = time.monotonic() + 120
-        while not (outcome(overt) and all(health.get((deployment, c), {}).get("state") == "running"
-                                          for c in ("cam-1", "cam-2"))):
+        while not (outcome(overt) and health.get((deployment, "cam-1"), {}).get("state") == "running"
+                   and "node" in health.get((deployment, "cam-2"), {})):
             assert time.monotonic() < deadline, health
             time.sleep(0.2)
         nodes = {n["NodeID"]: n for n in ray.nodes()}
@@ -105,8 +105,11 @@ def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
         victim = next(w for w in workers if w.node_id == first)
         killed = time.monotonic()
         built.remove_node(victim, allow_graceful=False)
-        while health.get((deployment, "cam-1"), {}).get("node") in (first, None) or \
-                health[(deployment, "cam-1")].get("state") != "running":
+        def resumed() -> bool:  # running on another node (or already through its clip there)
+            report = health.get((deployment, "cam-1"), {})
+            return report.get("node") not in (first, None) and report.get("state") in ("running", "ended")
+
+        while not resumed():
             assert time.monotonic() - killed < 30, health  # every camera resumes elsewhere within 30 s
             time.sleep(0.2)
         assert health[(deployment, "cam-1")]["reconstructed"]
