@@ -24,6 +24,7 @@ from starlette.formparsers import MultiPartParser
 from starlette.routing import Match
 from starlette.types import Scope
 
+from ..cluster.state import DatabaseBuckets, DatabaseSessions
 from ..services import Overt
 from ..web import STATIC
 from . import errors
@@ -194,7 +195,9 @@ def create_app(overt: Overt, settings: ApiSettings | None = None, background: It
     )
     app.state.overt = overt
     app.state.settings = settings
-    app.state.sessions = Sessions(settings.session_hours * 3600, settings.max_sessions)
+    shared = settings.shared_state if settings.shared_state is not None else not overt.db.is_sqlite
+    app.state.sessions = (DatabaseSessions(overt.db, settings.session_hours * 3600, settings.max_sessions) if shared
+                          else Sessions(settings.session_hours * 3600, settings.max_sessions))
     app.state.failed_tokens = FailedTokens(settings.token_failure_rate, settings.token_failure_burst)
     app.state.engine_lock = threading.Lock()
     app.state.closing = threading.Event()
@@ -210,11 +213,13 @@ def create_app(overt: Overt, settings: ApiSettings | None = None, background: It
     # Uploads are faces: keep them in memory up to the upload limit, never in a temporary file on disk.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes + 1)
 
-    buckets = {
-        "public": TokenBuckets(settings.public_rate, settings.public_burst),
-        "report": TokenBuckets(settings.report_rate, settings.report_burst),
-        "login": TokenBuckets(settings.login_rate, settings.login_burst),
+    rates = {
+        "public": (settings.public_rate, settings.public_burst),
+        "report": (settings.report_rate, settings.report_burst),
+        "login": (settings.login_rate, settings.login_burst),
     }
+    buckets = {kind: DatabaseBuckets(overt.db, kind, *rate) if shared else TokenBuckets(*rate)
+               for kind, rate in rates.items()}
     app.add_middleware(BodyLimit, limit_for=body_limits(app, settings))
     app.add_middleware(RateLimit, buckets=buckets, classify=rate_classes)
     app.add_middleware(Guard, headers=security_headers(settings))

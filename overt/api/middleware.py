@@ -13,7 +13,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,7 +137,7 @@ class RateLimit:
     """Token buckets per client address for the routes anyone can call; `classify` picks the bucket."""
 
     def __init__(
-        self, app: ASGIApp, buckets: dict[str, TokenBuckets], classify: Callable[[str, str], str | None]
+        self, app: ASGIApp, buckets: dict[str, Any], classify: Callable[[str, str], str | None]
     ) -> None:
         self.app = app
         self.buckets = buckets
@@ -145,7 +147,8 @@ class RateLimit:
         kind = self.classify(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if kind is not None:
             client = scope.get("client") or ("unknown", 0)
-            wait = self.buckets[kind].take(client[0])
+            # a database-backed bucket (several API processes) is a blocking round trip: off the event loop
+            wait = await run_in_threadpool(self.buckets[kind].take, client[0])
             if wait:
                 retry = str(max(1, math.ceil(wait)))
                 body = error_body("rate-limit", f"too many requests; try again in {retry} s")

@@ -50,6 +50,9 @@ class ApiSettings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses, "*" for any). None by default:
     # otherwise any client could pick the address its rate limits are counted against.
     trusted_proxies: str = ""
+    # Console sessions and rate limits in the database, shared by every API process behind a proxy.
+    # Unset: shared when the database is PostgreSQL, in this process's memory on SQLite.
+    shared_state: bool | None = None
 
     def tile_origin(self) -> str:
         """The tile server's origin, for the Content-Security-Policy's img-src ('' when none)."""

@@ -69,6 +69,10 @@ class Refused(Exception):
         self.rule = rule
         self.message = message
 
+    def __reduce__(self) -> tuple:
+        """Picklable, so a refusal crosses process and machine boundaries (Ray actors) as itself."""
+        return type(self), (self.rule, self.message)
+
 
 def check_permission(role: str, action: str) -> None:
     allowed = PERMISSIONS.get(action)

@@ -447,3 +447,33 @@ class Complaint(Base):
     handled_by: Mapped[str] = mapped_column(String(64), default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
+class ClusterLease(Base):
+    """Who runs a once-per-cluster job (camera supervision, retention, audit checkpoints) until when.
+
+    Times are the database's clock, so machines whose clocks disagree still agree on who holds it."""
+
+    __tablename__ = "cluster_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class ConsoleSession(Base):
+    """A console login shared by every API process: stored so that reading the table gives an
+    insider nothing to log in with: a hash of the session id, and the token and CSRF value sealed under the id."""
+
+    __tablename__ = "console_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class RateBucket(Base):
+    """A token bucket per (class, client address), shared by every API process."""
+
+    __tablename__ = "rate_buckets"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column()
