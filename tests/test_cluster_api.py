@@ -35,6 +35,9 @@ def free_port() -> int:
 def installation(tmp_path: Path, postgres_url: str):
     overt = make_overt(tmp_path / "home", postgres_url)
     tokens = {name: overt.system.add_user(actor("admin"), f"{name}-2", role) for name, role in ROLES.items()}
+    for name, role in ROLES.items():
+        if role in ("authority", "operator", "reviewer", "dpo"):  # a second person grants each (#13)
+            overt.system.approve_user(actor("dpo"), f"{name}-2")
     yield overt, tokens
     overt.db.dispose()
 
@@ -127,7 +130,8 @@ def test_the_live_alert_stream_delivers_each_alert_once_across_processes(install
                          EnrolRequest("p042", (FACES / "042_neutral.jpg",), "missing-person"))
     with overt.db.session() as session:
         subject = session.scalars(select(Subject)).one().id
-    op = {"Authorization": f"Bearer {tokens['op']}"}
+    # the applicant, assigned to the deployment by applying (#13), reads its alerts
+    op = {"Authorization": f"Bearer {overt.system.reset_token(actor('admin'), 'op')}"}
     first = raise_live_alert(overt, deployment, subject, "p042")
     seen = read_alerts(a, op, "0.0", want=1)
     assert [e["id"] for _, e in seen] == [first]
