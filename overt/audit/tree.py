@@ -9,7 +9,7 @@ records. A node edited in the database only makes proofs fail to verify against 
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -32,13 +32,16 @@ def stored_nodes(conn: Connection | Session) -> Nodes:
         if leaves:
             rows = conn.execute(select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(leaves)))
             found.update({(0, seq - 1): leaf_hash(bytes.fromhex(h)) for seq, h in rows})
-        if inner:
+        by_level: dict[int, list[int]] = {}
+        for level, idx in inner:
+            by_level.setdefault(level, []).append(idx)
+        for level, indexes in by_level.items():  # one primary-key lookup per level (a row-value IN scans)
             rows = conn.execute(
-                select(AuditTreeNode.level, AuditTreeNode.idx, AuditTreeNode.hash).where(
-                    tuple_(AuditTreeNode.level, AuditTreeNode.idx).in_(inner)
+                select(AuditTreeNode.idx, AuditTreeNode.hash).where(
+                    AuditTreeNode.level == level, AuditTreeNode.idx.in_(indexes)
                 )
             )
-            found.update({(level, idx): bytes.fromhex(h) for level, idx, h in rows})
+            found.update({(level, idx): bytes.fromhex(h) for idx, h in rows})
         missing = keys - found.keys()
         if missing:
             level, idx = min(missing)
