@@ -82,6 +82,19 @@ def load_or_create_signing_key(keys_dir: Path) -> SigningKey:
     return key
 
 
+def write_secret(path: Path, data: bytes, *, replace: bool = False) -> None:
+    """Write key material owner-only (0600) and durably: a new file (refused if it exists) unless `replace`,
+    which overwrites. Callers that must never expose a half-written key write a temporary name and then
+    link or rename it into place."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def new_signing_key(keys_dir: Path) -> SigningKey:
     """A fresh signing key for a rotation, written as `audit_ed25519.<key id>.key` (0600) beside the first."""
     key = SigningKey(Ed25519PrivateKey.generate())
@@ -90,12 +103,7 @@ def new_signing_key(keys_dir: Path) -> SigningKey:
     )
     path = keys_dir / f"audit_ed25519.{key.key_id}.key"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_secret(path, pem)
     except OSError as exc:
         raise AuditKeyError(f"cannot write audit signing key {path}: {exc.strerror}") from None
     return key
@@ -140,12 +148,7 @@ def _create(keys_dir: Path, path: Path) -> None:
     )
     tmp = keys_dir / f".{KEY_FILE}.{os.getpid()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_secret(tmp, pem)
         os.link(tmp, path)  # atomic and refuses to replace: a concurrent creator's key wins
     except FileExistsError:
         pass

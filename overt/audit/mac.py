@@ -20,7 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .keys import AuditKeyError
+from .keys import AuditKeyError, write_secret
 
 MAC_FILE = "audit_mac.json"
 
@@ -70,12 +70,7 @@ class MacKeyRing:
         entries = [{"id": kid, "key": base64.b64encode(key).decode()} for kid, key in self.keys.items()]
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, json.dumps(entries, indent=1).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_secret(tmp, json.dumps(entries, indent=1).encode(), replace=True)
             os.replace(tmp, self.path)
         except OSError as exc:
             raise AuditKeyError(f"cannot write audit MAC keys {self.path}: {exc.strerror}") from None
@@ -108,12 +103,7 @@ def _create(keys_dir: Path, path: Path) -> None:
     body = json.dumps([{"id": mac_key_id(key), "key": base64.b64encode(key).decode()}], indent=1).encode()
     tmp = keys_dir / f".{MAC_FILE}.{os.getpid()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, body)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_secret(tmp, body)
         os.link(tmp, path)
     except FileExistsError:
         pass
