@@ -440,3 +440,23 @@ def test_rotated_keys_verify_and_witnesses_follow_the_endorsement(world: World, 
         followed = Witness(store).check(base)
     assert followed.ok, followed.problem
     assert any("endorsed by" in note for note in followed.notes)
+
+
+def test_bad_input_to_the_audit_commands_is_one_line_with_its_exit_code(world: World, tmp_path: Path) -> None:
+    token = world.overt.system.reset_token(actor("admin"), "aud")
+    env = {**os.environ, "OVERT_HOME": str(world.home), "OVERT_TOKEN": token}
+    if "postgresql" in world.url:
+        env["OVERT_DATABASE_URL"] = world.url
+    garbage = tmp_path / "head.json"
+    garbage.write_text('{"size": "many"}')
+
+    def overt_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "overt", "--as", "aud", "audit", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    for args, code in ((["verify", "--against", str(garbage)], 2), (["prove", "999999"], 2),
+                       (["consistency", "5", "3"], 2), (["witness", "http://127.0.0.1:9/", "--store",
+                                                         str(tmp_path / "w")], 1)):
+        done = overt_cli(*args)
+        assert done.returncode == code, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, (args, done.stderr)
