@@ -30,11 +30,11 @@ from overt.api import ApiSettings, create_app
 from overt.api.server import running
 from overt.audit.head import Head, HeadWitness
 from overt.audit.keys import KEY_FILE, PUBLIC_FILE, SigningKey, load_signing_keys
-from overt.audit.log import (
+from overt.audit.canonical import format_time
+from overt.audit.chain import (
     ZERO_HASH,
     chain_payload,
     checkpoint_line,
-    format_time,
     head_message,
     record_hash,
     record_mac_message,
@@ -358,12 +358,12 @@ def root_rewrites(world: World, swap_key: bool) -> None:
     world.sql("UPDATE audit_log SET details = replace(details, 'necessary', 'NECESSARY') "
               "WHERE action = 'deployment.approve'")
     rows = world.sql("SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, "
-                     "mac_key_id FROM audit_log ORDER BY seq")
+                     "mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq")
     frontier, roots, prev, nodes = Frontier(), {}, ZERO_HASH, []
     for row in rows:
         hash_ = record_hash(chain_payload(row[0], stored_time(row[1]), *row[2:9], prev))
         world.sql("UPDATE audit_log SET prev_hash = :p, hash = :h, mac = :m WHERE seq = :s", p=prev, h=hash_,
-                  m=ring.mac(record_mac_message(hash_), row[9]), s=row[0])
+                  m=ring.mac(record_mac_message(hash_, row[10], row[11]), row[9]), s=row[0])
         nodes += frontier.append(leaf_hash(bytes.fromhex(hash_)))
         roots[row[0]] = (hash_, frontier.root().hex())
         prev = hash_

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from overt.api import ApiSettings
-from overt.audit.log import canonical_json
+from overt.audit.canonical import canonical_json
 from tests.test_api import make_site
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from ..storage.db import Database
 from ..storage.models import AuditRecord
+from .chain import STREAM_ROWS, head_message
 from .keys import key_id, verify_signature
-from .log import STREAM_ROWS, head_message
 from .merkle import Frontier, leaf_hash
 from .verify import VerifyResult
 

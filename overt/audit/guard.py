@@ -5,22 +5,26 @@ The gate reads state tables (a deployment's status, an alert's status); someone 
 recorded on an alert, the decision behind it is looked up in the audit log itself: its records carry MACs
 that nobody without the audit key can produce, so the table must agree with them. The lookup also checks
 that no record after the decision was removed (the log after it is gap-free, its newest record
-authenticated, and not behind the head witness), which a cut-off revocation would need.
+authenticated, and not behind the head witness), which a cut-off revocation would need. Entries that are
+committed but not yet chained (`sequencer.py`) count too: they are read from the queue, first, and
+authenticated the same way, so a decision is never missed in the instant between commit and chaining.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..storage.models import AuditRecord, Deployment
+from ..storage.models import AuditQueued, AuditRecord, Deployment
+from .chain import record_mac_message
 from .events import EVENTS
 from .head import HeadFileError, HeadWitness
-from .log import record_mac_message
 from .mac import MacKeyRing
+from .sequencer import read_queue
 
 STATUS_ACTIONS = tuple(name for name, cls in EVENTS.items() if hasattr(cls, "sets_status"))
 
@@ -59,10 +63,12 @@ class LogGuard:
         self._tail_intact(session, records[-1].seq)
 
     # --- reading the log -------------------------------------------------------------------------------
-    def _deployment_from_log(self, session: Session, deployment_id: int) -> tuple[str | None, str | None, int]:
+    def _deployment_from_log(
+        self, session: Session, deployment_id: int
+    ) -> tuple[str | None, str | None, int | None]:
         status: str | None = None
         spec: str | None = None
-        seq = 0
+        seq: int | None = 0
         for record in self._records(session, STATUS_ACTIONS, deployment_id=deployment_id):
             new = EVENTS[record.action].sets_status  # type: ignore[attr-defined]
             # a lapse ends an urgent start; an application already rejected or returned keeps that status
@@ -80,25 +86,40 @@ class LogGuard:
         deployment_id: int | None = None,
         object_type: str | None = None,
         object_id: str | None = None,
-    ) -> list[AuditRecord]:
-        query = select(AuditRecord).where(AuditRecord.action.in_(list(actions)), AuditRecord.outcome == "ok")
+    ) -> list[_Decision]:
+        """Matching records in chain order, then matching entries still queued (read first: an entry
+        chained in between is then seen twice, never missed)."""
+        chained = [AuditRecord.action.in_(list(actions)), AuditRecord.outcome == "ok"]
+        queued = [AuditQueued.action.in_(list(actions)), AuditQueued.outcome == "ok"]
         if deployment_id is not None:
-            query = query.where(AuditRecord.deployment_id == deployment_id)
+            chained.append(AuditRecord.deployment_id == deployment_id)
+            queued.append(AuditQueued.deployment_id == deployment_id)
         if object_type is not None:
-            query = query.where(AuditRecord.object_type == object_type, AuditRecord.object_id == object_id)
-        records = list(session.scalars(query.order_by(AuditRecord.seq)))
+            chained += [AuditRecord.object_type == object_type, AuditRecord.object_id == object_id]
+            queued += [AuditQueued.object_type == object_type, AuditQueued.object_id == object_id]
+        waiting = read_queue(session, self.ring, *queued)
+        records = list(session.scalars(select(AuditRecord).where(*chained).order_by(AuditRecord.seq)))
         for record in records:
             self._authentic(record)
-        return records
+        seen = {(r.lane, r.lane_seq) for r in records}
+        out = [_Decision(r.seq, r.action, r.details) for r in records]
+        for entry in waiting:
+            if (entry.lane, entry.lane_seq) in seen:
+                continue
+            if not entry.authentic:
+                raise NotInLog(f"queued audit entry {entry.lane}/{entry.lane_seq} is not authentic (forged)")
+            out.append(_Decision(None, entry.action, entry.details))
+        return out
 
     def _authentic(self, record: AuditRecord) -> None:
         if record.mac is None or not self.ring.check(
-            record.mac_key_id or "", record_mac_message(record.hash), record.mac
+            record.mac_key_id or "", record_mac_message(record.hash, record.lane, record.lane_seq), record.mac
         ):
             raise NotInLog(f"audit record {record.seq} is not authentic (forged or altered)")
 
-    def _tail_intact(self, session: Session, since: int) -> None:
+    def _tail_intact(self, session: Session, since: int | None) -> None:
         """Nothing after record `since` was removed: no gap, an authentic newest record, the witness met.
+        `since` None: the decision still waits in the queue, so only the chain's end is checked.
 
         Other writers commit meanwhile, so the order matters: the witness is read first (it names only
         records already committed), then the end of the log and the count after `since` in one statement
@@ -108,16 +129,20 @@ class LogGuard:
             state = self.witness.read() if self.witness is not None else None
         except HeadFileError as exc:
             raise NotInLog(str(exc)) from None
-        last, count = session.execute(
-            select(func.max(AuditRecord.seq), func.count()).where(AuditRecord.seq > since)
-        ).one()
-        last = since if last is None else last
-        if count != last - since:
-            raise NotInLog(f"records after {since} are missing from the audit log")
-        newest = session.get(AuditRecord, last)
-        if newest is None:
-            raise NotInLog(f"record {last} is missing from the audit log")
-        self._authentic(newest)
+        if since is None:
+            last = session.scalar(select(func.max(AuditRecord.seq))) or 0
+        else:
+            last, count = session.execute(
+                select(func.max(AuditRecord.seq), func.count()).where(AuditRecord.seq > since)
+            ).one()
+            last = since if last is None else last
+            if count != last - since:
+                raise NotInLog(f"records after {since} are missing from the audit log")
+        if last:
+            newest = session.get(AuditRecord, last)
+            if newest is None:
+                raise NotInLog(f"record {last} is missing from the audit log")
+            self._authentic(newest)
         if state is not None and state.committed is not None and state.committed.seq > last:
             raise NotInLog(
                 f"the audit log ends at record {last} but record {state.committed.seq} was committed: "
@@ -125,6 +150,15 @@ class LogGuard:
             )
 
 
-def _details_value(record: AuditRecord, name: str) -> str | None:
+@dataclass(frozen=True)
+class _Decision:
+    """A record the guard relies on: its seq in the chain (None while it waits in the queue)."""
+
+    seq: int | None
+    action: str
+    details: str
+
+
+def _details_value(record: _Decision, name: str) -> str | None:
     value = json.loads(record.details).get(name)
     return str(value) if value is not None else None

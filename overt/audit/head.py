@@ -17,12 +17,12 @@ file only if it still names this transaction, so concurrent processes never move
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .mac import MacKeyRing
+from .sealed import SealedFileError, read_sealed, write_sealed
 
 HEAD_FILE = "audit_head.json"
 RECORD_BYTES = 1024
@@ -47,8 +47,7 @@ class Witnessed:
     signed: int | None = None
 
 
-class HeadFileError(Exception):
-    """The head file is unreadable, malformed, or its MAC does not verify (one-line message)."""
+HeadFileError = SealedFileError  # the head file is unreadable, malformed, or forged (one-line message)
 
 
 class HeadWitness:
@@ -90,39 +89,26 @@ class HeadWitness:
         return state
 
     # --- the file's format ----------------------------------------------------------------------------
-    def _message(self, state: Witnessed) -> bytes:
+    def _write(self, fd: int, state: Witnessed) -> None:
         body = {
             "committed": state.committed.as_dict() if state.committed else None,
             "pending": state.pending.as_dict() if state.pending else None,
             "signed": state.signed,
         }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-    def _write(self, fd: int, state: Witnessed) -> None:
-        message = self._message(state)
-        kid = self.ring.current_id
-        line = json.dumps({"state": json.loads(message), "key_id": kid, "mac": self.ring.mac(message, kid)})
-        # One write of a fixed size, never a truncate first: a process killed at any instant leaves either
-        # the old state or the new one, never an empty or half-written file.
-        os.pwrite(fd, line.encode().ljust(RECORD_BYTES), 0)
+        write_sealed(fd, self.ring, body, RECORD_BYTES)
 
     def _parse(self, data: bytes) -> Witnessed | None:
-        if not data.strip():
+        raw = read_sealed(data, self.ring, self.path, "audit head file")
+        if raw is None:
             return None
         try:
-            item = json.loads(data)
-            raw = item["state"]
-            state = Witnessed(
+            return Witnessed(
                 Head(int(raw["committed"]["seq"]), str(raw["committed"]["hash"])) if raw["committed"] else None,
                 Head(int(raw["pending"]["seq"]), str(raw["pending"]["hash"])) if raw["pending"] else None,
                 int(raw["signed"]) if raw.get("signed") is not None else None,
             )
-            kid, mac = str(item["key_id"]), str(item["mac"])
         except (ValueError, KeyError, TypeError):
-            raise HeadFileError(f"the audit head file {self.path} is not a head file") from None
-        if not self.ring.check(kid, self._message(state), mac):
-            raise HeadFileError(f"the audit head file {self.path} does not verify with the audit key (forged)")
-        return state
+            raise HeadFileError(f"the audit head file {self.path} is not an audit head file") from None
 
     def _locked(self) -> _Locked:
         return _Locked(self.path)

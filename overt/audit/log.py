@@ -2,12 +2,15 @@
 
 Each record's hash covers its content and the previous record's hash, so changing, removing, inserting
 or reordering records breaks the chain. Each record also carries an HMAC under a key outside the
-database, written in the same transaction, so nobody holding only the database can append or rewrite
-a record that verifies. Cutting off the newest records is caught by the head witness (`head.py`), a file
-beside the keys. The records are the leaves of a Merkle tree (`merkle.py`, `tree.py`); signed tree heads
-(Ed25519) are stored in `audit_checkpoints`, as lines of an external file and on the public site, so
-outsiders who keep one can later prove that the log was not rewritten — even by someone holding every
-key. Rows of the tables that gate action are bound to the log (`binding.py`). `verify.py` checks it all.
+database, so nobody holding only the database can append or rewrite a record that verifies. Writers
+queue their entries, authenticated, in their own transaction; the integrator chains them right after
+the commit, in batches (`sequencer.py`), so many writers share one chain without waiting on each
+other's commits. Cutting off the newest records is caught by the head witness (`head.py`) and the
+writers' lanes (`lanes.py`), files beside the keys. The records are the leaves of a Merkle tree
+(`merkle.py`, `tree.py`); signed tree heads (Ed25519) are stored in `audit_checkpoints`, as lines of an
+external file and on the public site, so outsiders who keep one can later prove that the log was not
+rewritten — even by someone holding every key. Rows of the tables that gate action are bound to the log
+(`binding.py`). `verify.py` checks it all.
 """
 
 from __future__ import annotations
@@ -19,160 +22,44 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from json.encoder import encode_basestring_ascii as _str  # the C encoder canonical_json uses for strings
 from pathlib import Path
 from typing import Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import ColumnElement, Select, event, func, select, text
+from sqlalchemy import ColumnElement, Select, event, func, insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from ..storage.db import Database
-from ..storage.models import AuditCheckpoint, AuditRecord
+from ..storage.models import AuditCheckpoint, AuditQueued, AuditRecord
 from . import merkle
 from .binding import Binder
 from .canonical import canonical_json, format_time
-from .events import EVENTS, AuditKeysRotated, Event, StateBound
-from .head import Head, HeadFileError, HeadWitness
-from .keys import AuditKeyError, SigningKey, new_signing_key, public_key_hex, rotation_message
-from .mac import MacKeyRing
-from .tree import add_leaf, stored_nodes
-
-ZERO_HASH = "0" * 64
-OUTCOMES = ("ok", "refused", "error")
-# Any constant works; all Overt processes must agree. ASCII "overtaud".
-_PG_LOCK_KEY = 0x6F76657274617564
-_PENDING = "overt.audit.pending_checkpoint_lines"
-_TX = "overt.audit.transaction"
-_ROTATED = "overt.audit.rotated_from"
-STREAM_ROWS = 10_000
-
-CHAIN_COLUMNS = (
-    AuditRecord.seq,
-    AuditRecord.at,
-    AuditRecord.actor,
-    AuditRecord.action,
-    AuditRecord.deployment_id,
-    AuditRecord.object_type,
-    AuditRecord.object_id,
-    AuditRecord.outcome,
-    AuditRecord.details,
-    AuditRecord.prev_hash,
-    AuditRecord.hash,
+from .chain import (
+    CHAIN_COLUMNS,
+    STREAM_ROWS,
+    chain_head,
+    chain_payload,
+    checkpoint_line,
+    head_message,
+    signed_head,
 )
+from .events import EVENTS, AuditKeysRotated, Event, StateBound
+from .head import HeadWitness
+from .keys import AuditKeyError, SigningKey, new_signing_key, public_key_hex, rotation_message
+from .lanes import LANES_DIR, Lane, Lanes
+from .mac import MacKeyRing
+from .sequencer import Integrator, keys_named_by_log, queued_message
+from .tree import stored_nodes
+
+OUTCOMES = ("ok", "refused", "error")
+_PENDING = "overt.audit.pending_checkpoint_lines"
+_QUEUE = "overt.audit.queued_entries"
+_ACTOR = "overt.audit.actor"
+_LANE = "overt.audit.lane"
+_INTEGRATE = "overt.audit.integrate"
+_ROTATED = "overt.audit.rotated_from"
 
 log = logging.getLogger(__name__)
-
-
-# --- the chain's format: shared by append, export and verify ---------------------------------------
-
-
-def chain_payload(
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    deployment_id: int | None,
-    object_type: str,
-    object_id: str,
-    outcome: str,
-    details: str,
-    prev_hash: str,
-) -> dict[str, Any]:
-    """What a record's hash covers. `details` is the stored canonical-JSON text, hashed as that string."""
-    return {
-        "seq": seq,
-        "at": format_time(at),
-        "actor": actor,
-        "action": action,
-        "deployment_id": deployment_id,
-        "object_type": object_type,
-        "object_id": object_id,
-        "outcome": outcome,
-        "details": details,
-        "prev_hash": prev_hash,
-    }
-
-
-def record_hash(payload: dict[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of `chain_payload(...)`."""
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-
-
-def chain_hash(
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    deployment_id: int | None,
-    object_type: str,
-    object_id: str,
-    outcome: str,
-    details: str,
-    prev_hash: str,
-) -> str:
-    """`record_hash(chain_payload(...))`, written out: the same canonical JSON (keys in sorted order, no
-    spaces, ASCII escapes), built without a dict and an encoder per record - a third of verification's
-    time at a million records. A test holds the two equal."""
-    text = (
-        f'{{"action":{_str(action)},"actor":{_str(actor)},"at":"{format_time(at)}",'
-        f'"deployment_id":{"null" if deployment_id is None else int(deployment_id)},"details":{_str(details)},'
-        f'"object_id":{_str(object_id)},"object_type":{_str(object_type)},"outcome":{_str(outcome)},'
-        f'"prev_hash":{_str(prev_hash)},"seq":{int(seq)}}}'
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def record_mac_message(hash_: str) -> bytes:
-    """What a record's MAC covers: its chain hash, which covers everything else."""
-    return f"overt-record-v1:{hash_}".encode()
-
-
-def checkpoint_message(seq: int, hash_: str, at: str) -> bytes:
-    """What checkpoints written before version 0003 signed: f"{seq}:{hash}:{at}"."""
-    return f"{seq}:{hash_}:{at}".encode()
-
-
-def head_message(size: int, root: str, at: str) -> bytes:
-    """What a signed tree head signs: the tree's size and root (hex) and when, `at` as `format_time`."""
-    return f"overt-sth-v1:{size}:{root}:{at}".encode()
-
-
-def signed_head(checkpoint: AuditCheckpoint) -> dict[str, Any]:
-    """A checkpoint as the published head: {"size", "root", "at", "key_id", "signature"} (and the record
-    hash at that size, for `audit verify --against`)."""
-    return {
-        "size": checkpoint.seq,
-        "root": checkpoint.root,
-        "at": format_time(checkpoint.at),
-        "key_id": checkpoint.key_id,
-        "signature": checkpoint.signature,
-        "hash": checkpoint.hash,
-    }
-
-
-def checkpoint_line(checkpoint: AuditCheckpoint) -> str:
-    """A checkpoint as one line of the external file (canonical JSON, self-contained for verification)."""
-    line = {
-        "seq": checkpoint.seq,
-        "hash": checkpoint.hash,
-        "at": format_time(checkpoint.at),
-        "key_id": checkpoint.key_id,
-        "signature": checkpoint.signature,
-    }
-    if checkpoint.root is not None:
-        line["root"] = checkpoint.root
-    return canonical_json(line)
-
-
-@dataclass
-class _Transaction:
-    """What this transaction did to the chain: the head it found, and who acted last."""
-
-    base: Head | None
-    actor: str
-    pending: Head | None = None
-    signed: int | None = None  # the newest checkpoint this transaction signed
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -204,7 +91,8 @@ class ExportResult:
 
 
 class AuditLog:
-    """Appends events to the chain inside the caller's transaction, checkpoints it, exports and queries it."""
+    """Appends events inside the caller's transaction, chains them after its commit, checkpoints the
+    chain, exports and queries it."""
 
     def __init__(
         self,
@@ -215,6 +103,7 @@ class AuditLog:
         checkpoint_file: Path | None = None,
         head_file: Path | None = None,
         signing_keys: dict[str, SigningKey] | None = None,
+        integrate: bool = True,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
@@ -226,12 +115,17 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_file = checkpoint_file
         self.witness = HeadWitness(head_file, mac_keys) if head_file is not None else None
+        self.lanes = Lanes(head_file.parent / LANES_DIR if head_file is not None else None, mac_keys)
+        self.integrator = Integrator(self)
+        self.integrate_after_commit = integrate
         self.binder = Binder()
         db.listen("after_flush", self.binder.after_flush)
         db.listen("do_orm_execute", self.binder.refuse_bulk_changes)
         db.listen("before_commit", self._before_commit)
         db.listen("after_commit", self._after_commit)
+        db.listen("after_soft_rollback", self._after_soft_rollback)
         db.listen("after_rollback", self._after_rollback)
+        db.listen("after_transaction_end", self._after_transaction_end)
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -247,83 +141,56 @@ class AuditLog:
         deployment_id: int | None = None,
         object_type: str = "",
         object_id: str = "",
-    ) -> AuditRecord:
-        """Add `event` as the next record in `session`'s transaction: it commits or rolls back with the work.
-
-        The chain head is read under a lock held until that transaction ends (a PostgreSQL advisory
-        lock; SQLite's write lock, taken up front), so concurrent writers queue instead of forking.
-        The record's MAC and its Merkle nodes are written in the same transaction.
-        """
+    ) -> None:
+        """Add `event` to `session`'s transaction: it is queued, authenticated, when that transaction
+        commits (or dropped with it), and chained right after the commit (`sequencer.py`)."""
         if EVENTS.get(event.name) is not type(event):
             raise TypeError(f"{type(event).__name__} is not a registered audit event")
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-        details = canonical_json(event.details())
-        _lock_chain(self.db, session)
-        head_seq, head_hash = _head(session)
-        tx = session.info.get(_TX)
-        if tx is None:
-            tx = session.info[_TX] = _Transaction(Head(head_seq, head_hash) if head_seq else None, actor)
-        tx.actor = actor
-        seq, at = head_seq + 1, datetime.now(UTC)
-        hash_ = chain_hash(
-            seq, at, actor, event.name, deployment_id, object_type, object_id, outcome, details, head_hash
-        )
-        key_id = self.mac_keys.current_id
-        record = AuditRecord(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=event.name,
-            deployment_id=deployment_id,
-            object_type=object_type,
-            object_id=object_id,
-            outcome=outcome,
-            details=details,
-            prev_hash=head_hash,
-            hash=hash_,
-            mac=self.mac_keys.mac(record_mac_message(hash_), key_id),
-            mac_key_id=key_id,
-        )
-        session.add(record)
-        session.flush()
-        add_leaf(session, seq, hash_, head_hash)
-        if seq % self.checkpoint_every == 0:
-            self._checkpoint(session, seq, hash_)
-        return record
+        self.db.write_lock(session)  # SQLite's one writer, taken before this transaction reads more
+        entry = {
+            "at": datetime.now(UTC),
+            "actor": actor,
+            "action": event.name,
+            "deployment_id": deployment_id,
+            "object_type": object_type,
+            "object_id": object_id,
+            "outcome": outcome,
+            "details": canonical_json(event.details()),
+            "mac_key_id": self.mac_keys.current_id,
+        }
+        owner = session.get_nested_transaction() or session.get_transaction()
+        session.info.setdefault(_QUEUE, []).append((owner, entry))
+        session.info[_ACTOR] = actor
 
-    def checkpoint(self, session: Session) -> AuditCheckpoint | None:
-        """Sign the current tree head now (at shutdown, after an export); None while the log is empty."""
-        _lock_chain(self.db, session)
-        seq, hash_ = _head(session)
-        if not seq:
-            return None
-        session.info.setdefault(_TX, _Transaction(Head(seq, hash_), "system"))
-        return self._checkpoint(session, seq, hash_)
+    def integrate(self, sign: bool = False) -> int:
+        """Chain every queued entry now (and with `sign`, sign the head); how many records were added."""
+        return self.integrator.integrate(sign)
 
-    def _checkpoint(self, session: Session, seq: int, hash_: str) -> AuditCheckpoint:
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Chain what is queued and sign the head now (at shutdown, after an export); None while empty."""
+        self.integrate(sign=True)
+        return self.latest_head()
+
+    def sign_head(self, session: Session, seq: int, hash_: str, root: str, key: SigningKey) -> int:
+        """Store a signed tree head for the first `seq` records (root hex); its file line after the commit."""
         at = datetime.now(UTC)
-        root = merkle.root(seq, stored_nodes(session)).hex()
-        checkpoint = AuditCheckpoint(
-            seq=seq,
-            hash=hash_,
-            root=root,
-            at=at,
-            key_id=self.signing_key.key_id,
-            signature=self.signing_key.sign(head_message(seq, root, format_time(at))),
-        )
+        checkpoint = AuditCheckpoint(seq=seq, hash=hash_, root=root, at=at, key_id=key.key_id,
+                                     signature=key.sign(head_message(seq, root, format_time(at))))
         session.add(checkpoint)
         session.flush()
-        tx = session.info.get(_TX)
-        if tx is not None:
-            tx.signed = seq
         if self.checkpoint_file is not None:
             _write_after_commit(session, self.checkpoint_file, checkpoint_line(checkpoint))
-        return checkpoint
+        return seq
+
+    def root_at(self, session: Session, size: int) -> str:
+        """The Merkle root (hex) of the first `size` records, from the stored tree."""
+        return merkle.root(size, stored_nodes(session)).hex()
 
     def size(self, session: Session) -> int:
-        """How many records the log holds."""
-        return _head(session)[0]
+        """How many records the chain holds (entries still queued are not counted)."""
+        return chain_head(session)[0]
 
     # --- keys: which are in force is what the log says ----------------------------------------------
     def _keys_in_force(self) -> None:
@@ -331,20 +198,8 @@ class AuditLog:
         if not self.db.is_initialised():
             return
         with self.db.engine.connect() as conn:
-            details = conn.scalar(
-                select(AuditRecord.details)
-                .where(AuditRecord.action == AuditKeysRotated.name, AuditRecord.outcome == "ok")
-                .order_by(AuditRecord.seq.desc())
-                .limit(1)
-            )
-            if details is not None:
-                rotation = json.loads(details)
-                mac_id, signing_id = rotation["new_mac_key"], rotation["new_signing_key"]
-            else:
-                mac_id = conn.scalar(
-                    select(AuditRecord.mac_key_id).where(AuditRecord.mac.is_not(None)).order_by(AuditRecord.seq).limit(1)
-                )
-                signing_id = self.signing_key.key_id
+            mac_id, signing_id = keys_named_by_log(conn)
+        signing_id = signing_id or self.signing_key.key_id
         if mac_id is not None:
             if mac_id not in self.mac_keys.keys:
                 raise AuditKeyError(f"the audit MAC key {mac_id}, which the log says is in force, is missing")
@@ -440,41 +295,64 @@ class AuditLog:
         return {"first": first, "second": second, "first_root": roots[0], "second_root": roots[1],
                 "proof": [p.hex() for p in proof]}
 
-    # --- the transaction's end: bind changed state, then witness the head ----------------------------
+    # --- the transaction's end: bind changed state, queue the entries, chain them after the commit ------
     def _before_commit(self, session: Session) -> None:
         session.flush()
         rows = self.binder.take(session, self.mac_keys)
         if rows:
-            tx = session.info.get(_TX)
-            self.append(session, StateBound(rows=rows), actor=tx.actor if tx else "system")
-        tx = session.info.get(_TX)
-        if tx is not None and self.witness is not None:
-            last = Head(*_head(session))
-            if tx.base is None or last.seq > tx.base.seq or tx.signed is not None:
-                self.witness.begin(tx.base, last, tx.signed)
-                tx.pending = last
+            self.append(session, StateBound(rows=rows), actor=session.info.get(_ACTOR, "system"))
+        entries = [entry for _owner, entry in session.info.pop(_QUEUE, [])]
+        if not entries:
+            return
+        lane = self.lanes.lane()
+        first = lane.begin(len(entries))
+        session.info[_LANE] = (lane, first + len(entries) - 1)
+        for number, entry in enumerate(entries, first):
+            entry["lane"], entry["lane_seq"] = lane.id, number
+            entry["mac"] = self.mac_keys.mac(queued_message(entry), entry["mac_key_id"])
+        session.execute(insert(AuditQueued.__table__), entries)
 
     def _after_commit(self, session: Session) -> None:
         session.info.pop(_ROTATED, None)
-        self._settle(session, committed=True)
+        if self._settle(session, committed=True):
+            session.info[_INTEGRATE] = True
+
+    def _after_soft_rollback(self, session: Session, transaction: SessionTransaction) -> None:
+        queued = session.info.get(_QUEUE)
+        if queued:  # entries appended inside a savepoint that rolled back never happened
+            session.info[_QUEUE] = [item for item in queued if not _within(item[0], transaction)]
 
     def _after_rollback(self, session: Session) -> None:
         self.binder.forget(session)
+        session.info.pop(_QUEUE, None)
         rotated = session.info.pop(_ROTATED, None)
         if rotated is not None:
             self.mac_keys.current_id, self.signing_key = rotated
         self._settle(session, committed=False)
 
-    def _settle(self, session: Session, committed: bool) -> None:
-        tx = session.info.pop(_TX, None)
-        pending = getattr(tx, "pending", None)
-        if pending is None or self.witness is None:
+    def _settle(self, session: Session, committed: bool) -> bool:
+        taken: tuple[Lane, int] | None = session.info.pop(_LANE, None)
+        if taken is None:
+            return False
+        lane, end = taken
+        try:
+            lane.settle(end, committed)
+        except OSError as exc:
+            # The database has already decided; failing now would misreport the operation.
+            log.error("audit lane file not updated: %s", exc)
+        return committed
+
+    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
+        """Chain what this transaction queued, once it has released its locks (SQLite's writer flock)."""
+        if transaction.parent is not None or not session.info.pop(_INTEGRATE, False):
+            return
+        if not self.integrate_after_commit:
             return
         try:
-            self.witness.settle(pending, committed, tx.signed)
-        except (OSError, HeadFileError) as exc:
-            # The database has already decided; failing now would misreport the operation.
-            log.error("audit head file not updated: %s", exc)
+            if self.integrator.pending():  # else whoever held the chain lock took them already
+                self.integrate()
+        except Exception as exc:  # the work is committed; its entries wait, authenticated, for the next one
+            log.error("audit entries queued but not yet chained: %s", exc)
 
     def export(self, target: Path | TextIO, since_seq: int | None = None) -> ExportResult:
         """Write records after `since_seq` as JSON lines: each line is `chain_payload` plus its `hash`.
@@ -554,23 +432,9 @@ def _filters(
 # --- writing: the lock, the head, and checkpoint lines that wait for the commit ----------------------------
 
 
-def _lock_chain(db: Database, session: Session) -> None:
-    """Serialise appenders until the transaction ends; the seq primary key would refuse a fork anyway."""
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    else:
-        db.write_lock(session)
-
-
 def _within_log(session: Session, size: int) -> None:
-    if size > _head(session)[0]:
+    if size > chain_head(session)[0]:
         raise merkle.ProofError(f"the log has fewer than {size} records")
-
-
-def _head(session: Session) -> tuple[int, str]:
-    row = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)).first()
-    return (row[0], row[1]) if row else (0, ZERO_HASH)
 
 
 def _write_after_commit(session: Session, path: Path, line: str) -> None:

@@ -188,6 +188,21 @@ class Frontier:
         self.size += 1
         return completed
 
+    @classmethod
+    def at(cls, size: int, nodes: Nodes) -> Frontier:
+        """The frontier of the tree of `size` leaves, rebuilt from stored nodes (its complete subtrees)."""
+        keys: list[Key] = []
+        start = 0
+        for level in reversed(range(size.bit_length())):
+            if size >> level & 1:
+                keys.append((level, start >> level))
+                start += 1 << level
+        found = nodes(set(keys)) if keys else {}
+        frontier = cls()
+        frontier.size = size
+        frontier.stack = [(level, found[(level, idx)]) for level, idx in keys]
+        return frontier
+
     def root(self) -> bytes:
         if not self.stack:
             return EMPTY_ROOT

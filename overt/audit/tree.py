@@ -1,7 +1,7 @@
 """The Merkle tree over the audit records, kept in the database beside them (table `audit_tree`).
 
-Each append stores the complete subtrees that its leaf completes (one node on average), inside the
-record's own transaction; leaves themselves are derived from the records' hashes. Proofs then need
+The integrator stores the complete subtrees that each leaf completes (one node on average), in the
+records' own transaction; leaves themselves are derived from the records' hashes. Proofs then need
 about log2(n)**2 node lookups, fetched in one or two queries, so they take milliseconds at a million
 records. A node edited in the database only makes proofs fail to verify against the signed heads, and
 `audit verify` recomputes the tree from the records.
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..storage.models import AuditRecord, AuditTreeNode
-from .merkle import Key, Nodes, leaf_hash, node_hash
+from .merkle import Key, Nodes, leaf_hash
 
 
 class TreeError(Exception):
@@ -51,24 +51,12 @@ def stored_nodes(conn: Connection | Session) -> Nodes:
     return fetch
 
 
-def add_leaf(session: Session, seq: int, record_hash: str, prev_hash: str) -> None:
-    """Store the subtrees completed by record `seq` (leaf seq - 1); its left neighbours exist already."""
-    index = seq - 1
-    depth = 0
-    while (index >> depth) & 1:
-        depth += 1
-    if depth == 0:
+def insert_nodes(session: Session, rows: list[dict[str, object]]) -> None:
+    """Store completed subtrees ({"level", "idx", "hash"}). A node already there means records were cut off
+    and their seqs reused (the tamper is reported by verification); chaining must not fail on it, so the
+    stale node is left as evidence."""
+    if not rows:
         return
-    left: dict[Key, bytes] = {(0, index - 1): leaf_hash(bytes.fromhex(prev_hash))}
-    wanted = [(level, (index >> level) - 1) for level in range(1, depth)]
-    if wanted:
-        left.update(stored_nodes(session)(set(wanted)))
-    value, rows = leaf_hash(bytes.fromhex(record_hash)), []
-    for level in range(depth):
-        value = node_hash(left[(level, (index >> level) - 1)], value)
-        rows.append({"level": level + 1, "idx": index >> (level + 1), "hash": value.hex()})
-    # A node already there means records were cut off and their seqs reused (the tamper is reported by
-    # verification); the append itself must not fail, so the stale node is left as evidence.
     if session.get_bind().dialect.name == "postgresql":
         statement = postgresql.insert(AuditTreeNode).on_conflict_do_nothing()
     else:

@@ -26,20 +26,23 @@ from sqlalchemy import Connection, select
 from ..storage.db import Database
 from ..storage.models import AuditCheckpoint, AuditRecord
 from .binding import Binder, compare
-from .head import HeadFileError, HeadWitness
-from .keys import key_id, public_key_from_hex, rotation_message, verify_signature
-from .log import (
+from .canonical import format_time
+from .chain import (
     CHAIN_COLUMNS,
     STREAM_ROWS,
     ZERO_HASH,
     chain_hash,
     checkpoint_message,
-    format_time,
     head_message,
     record_mac_message,
 )
+from .head import HeadFileError, HeadWitness
+from .keys import key_id, public_key_from_hex, rotation_message, verify_signature
+from .lanes import LANES_DIR, LaneState, read_lanes
 from .mac import MacKeyRing
 from .merkle import Frontier, leaf_hash
+from .sealed import SealedFileError
+from .sequencer import Queued, read_queue
 
 
 @dataclass(frozen=True)
@@ -100,18 +103,24 @@ def verify_chain(
     bindings: dict[str, tuple[str, str, int]] = {}
     records = last = 0
     warnings: list[str] = []
+    lanes = _Lanes()
     try:
         if checkpoint_file is not None:
             checkpoints.in_file = _read_file(checkpoint_file)
+        # Files first, then the queue, then the chain: whatever a file names as committed was committed
+        # before it was read, so it is in the queue or (chained meanwhile) in the chain read after.
+        lanes.files = _read_lane_files(witness, mac_keys)
         witnessed = _read_witness(witness)
         watched = {h.seq: h.hash for h in (witnessed.committed, witnessed.pending) if h} if witnessed else {}
         seen: dict[int, str] = {}
         with db.engine.connect() as conn:
+            queued = read_queue(conn, mac_keys)
             checkpoints.in_db = _read_database(conn)
             checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
             rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
-                select(*CHAIN_COLUMNS, AuditRecord.mac, AuditRecord.mac_key_id).order_by(AuditRecord.seq)
+                select(*CHAIN_COLUMNS, AuditRecord.mac, AuditRecord.mac_key_id, AuditRecord.lane,
+                       AuditRecord.lane_seq).order_by(AuditRecord.seq)
             )
             for row in rows:
                 records += 1
@@ -126,7 +135,9 @@ def verify_chain(
                     )
                 if chain_hash(*row[:10]) != hash_:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
-                macs.check(seq, hash_, row[11], row[12])
+                macs.check(seq, hash_, row[11], row[12], row[13], row[14])
+                if row[13] is not None:
+                    lanes.follow(row[13], row[14], f"record {seq}", seq)
                 frontier.append(leaf_hash(bytes.fromhex(hash_)))
                 prev, last = hash_, seq
                 if seq in watched:
@@ -143,6 +154,8 @@ def verify_chain(
             if witnessed is not None:
                 warnings += _check_witness(witnessed, seen, last)
             checkpoints.check_coverage(last, macs.legacy_end, witnessed)
+            warnings += _check_queue(queued, lanes, macs, bindings, mac_keys is not None, last)
+            warnings += lanes.check_files()
             state: list[str] = []
             if check_state and mac_keys is not None:
                 with db.session() as session:
@@ -182,6 +195,70 @@ def _check_witness(witnessed: Any, seen: dict[int, str], last: int) -> list[str]
     return []
 
 
+def _read_lane_files(witness: HeadWitness | None, ring: MacKeyRing | None) -> list[LaneState]:
+    if witness is None or ring is None:
+        return []
+    try:
+        return [state for state, _path in read_lanes(witness.path.parent / LANES_DIR, ring)]
+    except SealedFileError as exc:
+        raise _Failed(None, str(exc)) from None
+
+
+class _Lanes:
+    """Each writer's entries must appear 1, 2, 3... in its lane (chain, then queue), up to what its lane
+    file says was committed: an entry removed before or after it was chained leaves a hole."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+        self.files: list[LaneState] = []
+
+    def follow(self, lane: str, number: int, what: str, seq: int | None) -> None:
+        expected = self.last.get(lane, 0) + 1
+        if number != expected:
+            missing = "is missing" if number > expected else "comes again or out of order"
+            raise _Failed(seq, f"{what} is entry {number} of writer lane {lane}, but entry {expected} {missing} "
+                               "(an entry removed, or moved)")
+        self.last[lane] = number
+
+    def check_files(self) -> list[str]:
+        warnings = []
+        for state in self.files:
+            have = self.last.get(state.lane, 0)
+            if state.committed > have:
+                raise _Failed(None, f"entry {state.committed} of writer lane {state.lane}, which its writer saw "
+                                    f"committed, is missing (the log has {have}): entries were removed")
+            if state.pending is not None and state.pending > have:
+                warnings.append(f"a transaction of writer lane {state.lane} was interrupted before it committed "
+                                "(a crash), or its entries were removed in the instant after their commit")
+        return warnings
+
+
+def _check_queue(
+    queued: list[Queued],
+    lanes: _Lanes,
+    macs: _Macs,
+    bindings: dict[str, tuple[str, str, int]],
+    keyed: bool,
+    last: int,
+) -> list[str]:
+    """Entries committed but not yet chained: authentic under the key in force, in lane order; their
+    bindings count. An auditor without the MAC key can only be told that they wait."""
+    waiting = [entry for entry in queued if lanes.last.get(entry.lane, 0) < entry.lane_seq]
+    if not keyed:
+        return [f"{len(waiting)} audit entries wait to be chained (not checked without the MAC key)"] if waiting else []
+    for entry in waiting:
+        where = f"queued entry {entry.id}"
+        if not entry.authentic or (macs.expected is not None and entry.mac_key_id != macs.expected):
+            raise _Failed(None, f"{where} (writer lane {entry.lane}, {entry.lane_seq}) is not authenticated with "
+                                "the key in force (forged)")
+        lanes.follow(entry.lane, entry.lane_seq, where, None)
+        if entry.action == "state.bind":
+            for key, value in json.loads(entry.details)["rows"].items():
+                bindings[key] = (value, entry.mac_key_id, last)
+    return [f"{len(waiting)} audit entries wait to be chained (their writer stopped before chaining them)"] if \
+        waiting else []
+
+
 class _Macs:
     """Which MAC key each record must carry: the first authenticated record's, then each rotation's."""
 
@@ -190,7 +267,9 @@ class _Macs:
         self.expected: str | None = None
         self.legacy_end = 0  # records before version 0003 carry no MAC; they must be a prefix
 
-    def check(self, seq: int, hash_: str, mac: str | None, kid: str | None) -> None:
+    def check(
+        self, seq: int, hash_: str, mac: str | None, kid: str | None, lane: str | None, lane_seq: int | None
+    ) -> None:
         if mac is None:
             if self.expected is not None or seq != self.legacy_end + 1:
                 raise _Failed(seq, f"record {seq} has no MAC (inserted without the audit key)")
@@ -201,7 +280,9 @@ class _Macs:
         if kid != self.expected:
             raise _Failed(seq, f"record {seq} is authenticated with key {kid}, not the key in force "
                                f"({self.expected}): forged with an old or foreign key")
-        if self.ring is not None and not self.ring.check(kid or "", record_mac_message(hash_), mac):
+        if self.ring is not None and not self.ring.check(
+            kid or "", record_mac_message(hash_, lane, lane_seq), mac
+        ):
             raise _Failed(seq, f"record {seq} has an invalid MAC (forged, or re-hashed without the key)")
 
     def rotate_to(self, new_key: str) -> None:

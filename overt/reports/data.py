@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Executable, Select, func, select
 from sqlalchemy.orm import Session
 
-from ..audit.log import canonical_json
+from ..audit.canonical import canonical_json
 from ..storage.models import ActivityCount, AuditRecord
 
 FORMAT = "overt-report/1"

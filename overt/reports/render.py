@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ..audit.log import canonical_json
+from ..audit.canonical import canonical_json
 from .data import Item, Report, report_sha256
 
 FORMATS = ("html", "pdf", "json", "csv")

@@ -158,8 +158,7 @@ class Overt:
         cutting records off the end of the log is detected (verification checks the signed heads).
         """
         if self._unsigned:
-            with self.db.session() as session:
-                self.audit.checkpoint(session)
+            self.audit.checkpoint()
             self._unsigned = False
 
     def record_if_installed(self, event: str, **fields: Any) -> None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 
-from ..audit.log import CHAIN_COLUMNS, canonical_json, chain_payload
+from ..audit.canonical import canonical_json
+from ..audit.chain import CHAIN_COLUMNS, chain_payload
 from ..storage.models import AuditRecord
 from .core import Actor, operate
 

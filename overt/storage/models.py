@@ -305,6 +305,33 @@ class AuditRecord(Base):
     # nobody can add or change a record that verifies. NULL only for records written before version 0003.
     mac: Mapped[str | None] = mapped_column(String(64), default=None)
     mac_key_id: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The writer's lane and its place in it (see audit/lanes.py); covered by the MAC. NULL before 0009.
+    lane: Mapped[str | None] = mapped_column(String(40), default=None)
+    lane_seq: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class AuditQueued(Base):
+    """An audit entry committed with its writer's work but not yet chained (audit/sequencer.py).
+
+    Authenticated like a record (HMAC over its content, lane and place in the lane), so it cannot be forged;
+    the integrator moves it into `audit_log` in chain order and deletes it here, in one transaction.
+    """
+
+    __tablename__ = "audit_queue"
+    __table_args__ = (UniqueConstraint("lane", "lane_seq", name="uq_audit_queue_lane"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lane: Mapped[str] = mapped_column(String(40))
+    lane_seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    deployment_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[str] = mapped_column(String(128), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    details: Mapped[str] = mapped_column(Text)
+    mac: Mapped[str] = mapped_column(String(64))
+    mac_key_id: Mapped[str] = mapped_column(String(16))
 
 
 class AuditCheckpoint(Base):

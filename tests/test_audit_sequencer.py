@@ -1,0 +1,143 @@
+"""The sequencer's window, as an insider would use it: entries committed but not yet chained.
+
+A writer killed between its commit and chaining leaves its entries in `audit_queue`, authenticated.
+Here such a writer is a second process-like `Overt` whose chaining after commit is switched off (what a
+kill -9 at that instant leaves is exactly this: committed queue rows, lane files saying "committed").
+Then the insider deletes, forges or reorders queued entries with SQL, and everything must notice: the
+log guard, `audit verify`, and the integrator of the next process.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from overt.audit.lanes import LANES_DIR
+from overt.governance.gate import Scope
+from overt.services import Overt, Refused, operate
+from tests.governance_helpers import actor, approved
+from tests.test_audit_insider import AUDITOR, World, world  # noqa: F401  (the installation and its insider)
+
+SCOPE = Scope("identify", watchlists=("missing",), case="C-2")
+
+
+def stalled(world: World) -> Overt:
+    """A process that commits its work and dies before chaining its entries."""
+    overt = Overt(world.overt.settings)
+    overt.audit.integrate_after_commit = False
+    return overt
+
+
+def queued(world: World) -> list[tuple[int, str, int, str]]:
+    return [tuple(r) for r in world.sql("SELECT id, lane, lane_seq, action FROM audit_queue ORDER BY id")]
+
+
+def test_a_decision_waiting_in_the_queue_is_honoured_and_then_chained(world: World) -> None:
+    deployment = approved(stalled(world))
+    waiting = queued(world)
+    assert any(action == "deployment.approve" for *_rest, action in waiting)
+    live = Overt(world.overt.settings)
+    with operate(live, actor("op"), "identify", deployment_id=deployment, scope=SCOPE):
+        pass  # the guard found the approval in the queue: no false "log-mismatch"
+    assert queued(world) == []  # the live process's commit chained the stalled one's entries too
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_queued_entries_verify_with_a_warning(world: World) -> None:
+    approved(stalled(world))
+    result = world.verify()
+    assert result.ok, result.problem
+    assert any("wait to be chained" in w for w in result.warnings)
+
+
+def test_deleting_a_queued_decision_is_caught(world: World) -> None:
+    deployment = approved(stalled(world))
+    (entry,) = [e for e in queued(world) if e[3] == "deployment.approve"]
+    world.sql("DELETE FROM audit_queue WHERE id = :id", id=entry[0])
+    live = Overt(world.overt.settings)
+    with pytest.raises(Refused) as refused:
+        with operate(live, actor("op"), "identify", deployment_id=deployment, scope=SCOPE):
+            pass
+    assert refused.value.rule == "log-mismatch"
+    result = world.verify()
+    assert not result.ok
+    assert f"writer lane {entry[1]}" in result.problem and "missing" in result.problem
+
+
+def test_deleting_the_newest_queued_entries_is_caught_by_the_lane_file(world: World) -> None:
+    approved(stalled(world))
+    lane = queued(world)[-1][1]
+    world.sql("DELETE FROM audit_queue WHERE lane = :lane", lane=lane)
+    result = world.verify()
+    assert not result.ok
+    assert f"writer lane {lane}, which its writer saw committed, is missing" in result.problem
+
+
+@pytest.mark.parametrize("how", ["garbage MAC", "copied MAC", "renumbered"])
+def test_forged_or_moved_queue_entries_are_refused_and_reported(world: World, how: str) -> None:
+    approved(stalled(world))
+    first = queued(world)[0]
+    if how == "renumbered":  # swap two entries' places in their lane: their MACs cover the number
+        world.sql("UPDATE audit_queue SET lane_seq = -lane_seq WHERE lane = :lane", lane=first[1])
+        world.sql("UPDATE audit_queue SET lane_seq = CASE WHEN lane_seq = :a THEN :b2 WHEN lane_seq = :b "
+                  "THEN :a2 ELSE -lane_seq END WHERE lane = :lane", a=-first[2], b=-(first[2] + 1),
+                  a2=first[2], b2=first[2] + 1, lane=first[1])
+    else:
+        mac = "0" * 64 if how == "garbage MAC" else "(SELECT mac FROM audit_queue WHERE id = :id)"
+        world.sql(
+            "INSERT INTO audit_queue (lane, lane_seq, at, actor, action, deployment_id, object_type, object_id, "
+            f"outcome, details, mac, mac_key_id) SELECT lane, 999, at, 'rev1', 'alert.confirmed', NULL, 'alert', "
+            f"'1', 'ok', '{{}}', {mac if how == 'garbage MAC' else 'mac'}, mac_key_id FROM audit_queue WHERE id = :id",
+            id=first[0],
+        )
+    result = world.verify()
+    assert not result.ok and "forged" in result.problem, result.problem
+    Overt(world.overt.settings).audit.integrate()  # the next integrator chains what is genuine, leaves the rest
+    left = queued(world)
+    assert left and len(left) <= 2
+    again = world.verify()  # what stays forged, or the hole its removal from the lane leaves
+    assert not again.ok and ("forged" in again.problem or "missing" in again.problem), again.problem
+
+
+def test_a_forged_lane_file_is_caught(world: World) -> None:
+    approved(stalled(world))
+    path = next((world.home / "keys" / LANES_DIR).glob("*.json"))
+    state = json.loads(path.read_bytes())
+    state["state"]["committed"] = 1
+    path.write_bytes(json.dumps(state).encode().ljust(256))
+    result = world.verify()
+    assert not result.ok and "does not verify with the audit key" in result.problem
+
+
+def _writer(settings_home: str, url: str | None, count: int, start: object) -> None:
+    from overt.config import Settings
+
+    overt = Overt(Settings(home=Path(settings_home), database_url=url))
+    start.wait()  # type: ignore[attr-defined]
+    for _ in range(count):
+        overt.record_if_installed("evaluation.run", model="m", dataset_sha256="0" * 64, metrics={"fmr": 0.001})
+
+
+def test_eight_processes_share_one_gap_free_chain(world: World) -> None:
+    """Eight writers commit concurrently; whoever holds the chain lock chains everyone's entries."""
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(8)
+    url = world.overt.settings.database_url
+    procs = [ctx.Process(target=_writer, args=(str(world.home), url, 15, start)) for _ in range(8)]
+    before = world.last_seq()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0] * 8
+    assert world.last_seq() == before + 8 * 15
+    assert queued(world) == []
+    lanes = world.sql("SELECT lane, count(*), max(lane_seq) FROM audit_log WHERE action = 'evaluation.run' "
+                      "GROUP BY lane")
+    assert len(lanes) == 8 and all(count == top == 15 for _lane, count, top in lanes)
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
