@@ -34,10 +34,10 @@ from overt.audit import (
     load_public_key,
     verify_chain,
 )
-from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, _register, is_simple_type
-from overt.audit.keys import KEY_FILE, PUBLIC_FILE, key_id
 from overt.audit.canonical import canonical_json
 from overt.audit.chain import ZERO_HASH, chain_hash, chain_payload, checkpoint_message, record_hash
+from overt.audit.events import AlertRaised, GateRefused, SubjectEnrolled, _register, is_simple_type
+from overt.audit.keys import KEY_FILE, PUBLIC_FILE, key_id
 from overt.storage.db import Database
 from overt.storage.models import AuditCheckpoint, AuditRecord
 

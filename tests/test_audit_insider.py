@@ -28,8 +28,6 @@ from sqlalchemy import create_engine, text
 
 from overt.api import ApiSettings, create_app
 from overt.api.server import running
-from overt.audit.head import Head, HeadWitness
-from overt.audit.keys import KEY_FILE, PUBLIC_FILE, SigningKey, load_signing_keys
 from overt.audit.canonical import format_time
 from overt.audit.chain import (
     ZERO_HASH,
@@ -39,6 +37,8 @@ from overt.audit.chain import (
     record_hash,
     record_mac_message,
 )
+from overt.audit.head import Head, HeadWitness
+from overt.audit.keys import KEY_FILE, PUBLIC_FILE, SigningKey, load_signing_keys
 from overt.audit.merkle import Frontier, leaf_hash
 from overt.audit.witness import Witness
 from overt.gallery.search import Candidate
@@ -102,6 +102,10 @@ def signed(overt: Overt) -> None:
 
 @pytest.fixture
 def world(database_url: str, tmp_path: Path) -> Iterator[World]:
+    yield from make_world(database_url, tmp_path)
+
+
+def make_world(database_url: str, tmp_path: Path) -> Iterator[World]:
     home = tmp_path / "home"
     overt = make_overt(home, database_url)
     admin = overt.actor("admin")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,15 @@ from overt.audit.lanes import LANES_DIR
 from overt.governance.gate import Scope
 from overt.services import Overt, Refused, operate
 from tests.governance_helpers import actor, approved
-from tests.test_audit_insider import AUDITOR, World, world  # noqa: F401  (the installation and its insider)
+from tests.test_audit_insider import World, make_world
 
 SCOPE = Scope("identify", watchlists=("missing",), case="C-2")
+
+
+@pytest.fixture
+def world(database_url: str, tmp_path: Path) -> Iterator[World]:
+    """The installation with users, a deployment, an alert and reviews, and its insider."""
+    yield from make_world(database_url, tmp_path)
 
 
 def stalled(world: World) -> Overt:
@@ -59,9 +66,9 @@ def test_deleting_a_queued_decision_is_caught(world: World) -> None:
     (entry,) = [e for e in queued(world) if e[3] == "deployment.approve"]
     world.sql("DELETE FROM audit_queue WHERE id = :id", id=entry[0])
     live = Overt(world.overt.settings)
-    with pytest.raises(Refused) as refused:
-        with operate(live, actor("op"), "identify", deployment_id=deployment, scope=SCOPE):
-            pass
+    with pytest.raises(Refused) as refused, operate(live, actor("op"), "identify", deployment_id=deployment,
+                                                    scope=SCOPE):
+        pass
     assert refused.value.rule == "log-mismatch"
     result = world.verify()
     assert not result.ok

@@ -140,16 +140,22 @@ def checkpoint_line(checkpoint: AuditCheckpoint) -> str:
     return canonical_json(line)
 
 
-def lock_chain(db: Database, session: Session) -> None:
-    """Serialise integrators until the transaction ends; the seq primary key would refuse a fork anyway."""
+def lock_chain(db: Database, session: Session, wait: bool = True) -> bool:
+    """Serialise integrators until the transaction ends (the seq primary key would refuse a fork anyway).
+    Without `wait`, take the lock only if it is free; returns whether this transaction holds it."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    else:
-        db.write_lock(session)
+        if wait:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            return True
+        return bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}))
+    return db.write_lock(session, wait)
+
+
+_HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 
 
 def chain_head(session: Session) -> tuple[int, str]:
     """The newest record's seq and hash; (0, ZERO_HASH) for an empty log."""
-    row = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)).first()
+    row = session.execute(_HEAD).first()
     return (row[0], row[1]) if row else (0, ZERO_HASH)

@@ -344,13 +344,12 @@ class AuditLog:
 
     def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
         """Chain what this transaction queued, once it has released its locks (SQLite's writer flock)."""
-        if transaction.parent is not None or not session.info.pop(_INTEGRATE, False):
+        if transaction.parent is not None:
             return
-        if not self.integrate_after_commit:
+        if not session.info.pop(_INTEGRATE, False) or not self.integrate_after_commit:
             return
         try:
-            if self.integrator.pending():  # else whoever held the chain lock took them already
-                self.integrate()
+            self.integrator.integrate(wait=False)
         except Exception as exc:  # the work is committed; its entries wait, authenticated, for the next one
             log.error("audit entries queued but not yet chained: %s", exc)
 

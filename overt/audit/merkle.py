@@ -203,6 +203,11 @@ class Frontier:
         frontier.stack = [(level, found[(level, idx)]) for level, idx in keys]
         return frontier
 
+    def copy(self) -> Frontier:
+        twin = Frontier()
+        twin.size, twin.stack = self.size, list(self.stack)
+        return twin
+
     def root(self) -> bytes:
         if not self.stack:
             return EMPTY_ROOT

@@ -60,6 +60,10 @@ QUEUE_COLUMNS = (
 )
 
 
+_NEXT_BATCH = select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH)
+_ANY_QUEUED = select(AuditQueued.id).limit(1)
+
+
 def queued_message(entry: Mapping[str, Any]) -> bytes:
     """What a queued entry's MAC covers: everything a record will hold except its place in the chain."""
     body = {name: entry[name] for name in ("lane", "lane_seq", "actor", "action", "deployment_id",
@@ -120,33 +124,49 @@ class Integrator:
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
+        self._tip: _Tip | None = None  # the chain's end as this process last chained it
 
-    def integrate(self, sign: bool = False) -> int:
-        """Chain everything queued now; `sign` also signs the head. Returns how many records were added."""
-        total = 0
+    def integrate(self, sign: bool = False, wait: bool = True) -> int:
+        """Chain everything queued (`sign`: then sign the head); returns how many records were added.
+
+        Without `wait` (after a writer's commit) the lock is only tried: if another process holds it, this
+        returns at once and leaves the entries to that holder, which looks at the queue again after each
+        of its commits, before it lets go. So writers never queue on the lock, one holder chains many
+        writers' entries, and every committed entry is chained by someone without delay. (Entries the
+        integrator refuses as forged stay queued, and do not keep it looping.)
+        """
+        total, refused = 0, set[int]()
         while True:
-            added, full = self._batch(sign)
-            total += added
-            if not full:
+            batch = self._batch(False, wait)
+            if not batch.locked:
                 return total
+            total += batch.added
+            refused |= batch.refused
+            if not self._queued(refused):
+                break
+        if sign:
+            self._batch(True, True)
+        return total
 
-    def pending(self) -> bool:
-        """Whether anything waits in the queue (a cheap read, before taking the lock)."""
+    def _queued(self, refused: set[int]) -> bool:
+        """Whether anything but the refused entries waits in the queue (a cheap read, without the lock)."""
+        query = _ANY_QUEUED if not refused else _ANY_QUEUED.where(AuditQueued.id.not_in(sorted(refused)))
         with self.audit.db.engine.connect() as conn:
-            return conn.scalar(select(AuditQueued.id).limit(1)) is not None
+            return conn.scalar(query) is not None
 
-    def _batch(self, sign: bool) -> tuple[int, bool]:
+    def _batch(self, sign: bool, wait: bool) -> _Batch:
+        """One transaction under the chain lock (None of it without the lock, when not `wait`ing)."""
         audit = self.audit
         witness, began, signed = audit.witness, None, None
         try:
             with audit.db.session() as session:
-                lock_chain(audit.db, session)
-                rows = [r._mapping for r in session.execute(
-                    select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH))]
+                if not lock_chain(audit.db, session, wait):
+                    return _Batch(locked=False)
+                rows = [r._mapping for r in session.execute(_NEXT_BATCH)]
                 seq, prev = chain_head(session)
                 base = Head(seq, prev) if seq else None
                 if not rows and not (sign and seq and not _signed_at(session, seq)):
-                    return 0, False
+                    return _Batch()
                 chained = self._chain(session, rows, seq, prev)
                 if chained.records:
                     session.execute(insert(AuditRecord.__table__), chained.records)
@@ -162,22 +182,28 @@ class Integrator:
                     witness.begin(base, head, signed)
                     began = head
         except BaseException:
+            self._tip = None
             if began is not None and witness is not None:
                 witness.settle(began, False, signed)
             raise
         if began is not None and witness is not None:
             witness.settle(began, True, signed)
-        return len(chained.records), len(rows) == BATCH
+        if chained.tip is not None:
+            self._tip = chained.tip
+        return _Batch(added=len(chained.records), refused={r["id"] for r in rows} - set(chained.done))
 
     def _chain(self, session: Session, rows: list[Mapping[str, Any]], seq: int, prev: str) -> _Chained:
         """The records, tree nodes, checkpoints and queue ids of the entries that can be chained now."""
         audit, ring = self.audit, self.audit.mac_keys
-        mac_id, signing_id = keys_named_by_log(session)
-        out = _Chained(signing=audit.signing_keys.get(signing_id, audit.signing_key) if signing_id
-                       else audit.signing_key)
+        tip = self._tip
+        if tip is None or (tip.seq, tip.hash) != (seq, prev):  # another process chained meanwhile
+            mac_id, signing_id = keys_named_by_log(session)
+            signing = audit.signing_keys.get(signing_id, audit.signing_key) if signing_id else audit.signing_key
+            tip = _Tip(seq, prev, Frontier.at(seq, stored_nodes(session)) if rows else Frontier(), mac_id, signing)
+        out = _Chained(signing=tip.signing)
         if not rows:
             return out
-        frontier = Frontier.at(seq, stored_nodes(session))
+        frontier, mac_id = tip.frontier.copy(), tip.mac_id
         for entry in rows:
             kid = entry["mac_key_id"]
             if (mac_id is not None and kid != mac_id) or not ring.check(kid, queued_message(entry), entry["mac"]):
@@ -209,7 +235,17 @@ class Integrator:
                 out.signing = audit.signing_keys.get(rotation["new_signing_key"], out.signing)
         if out.records:
             out.head = Head(seq, prev)
+            out.tip = _Tip(seq, prev, frontier, mac_id, out.signing)
         return out
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What one batch did: whether it had the lock, how many records it chained, which entries it refused."""
+
+    locked: bool = True
+    added: int = 0
+    refused: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -223,6 +259,20 @@ class _Chained:
     heads: list[tuple[int, str, str, SigningKey]] = field(default_factory=list)
     done: list[int] = field(default_factory=list)
     head: Head | None = None
+    tip: _Tip | None = None
+
+
+@dataclass(frozen=True)
+class _Tip:
+    """The chain's end as of a batch: its head, its Merkle frontier and the keys in force. Reused by the
+    next batch of this process while the head is still the same (nobody else chained), which saves
+    reading the tree's right edge and the key history each time."""
+
+    seq: int
+    hash: str
+    frontier: Frontier
+    mac_id: str | None
+    signing: SigningKey
 
 
 def _signed_at(session: Session, seq: int) -> bool:

@@ -9,7 +9,7 @@ records. A node edited in the database only makes proofs fail to verify against 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -35,13 +35,14 @@ def stored_nodes(conn: Connection | Session) -> Nodes:
         by_level: dict[int, list[int]] = {}
         for level, idx in inner:
             by_level.setdefault(level, []).append(idx)
-        for level, indexes in by_level.items():  # one primary-key lookup per level (a row-value IN scans)
+        if by_level:  # one query; each OR term is a primary-key search (a row-value IN scanned the table)
             rows = conn.execute(
-                select(AuditTreeNode.idx, AuditTreeNode.hash).where(
-                    AuditTreeNode.level == level, AuditTreeNode.idx.in_(indexes)
+                select(AuditTreeNode.level, AuditTreeNode.idx, AuditTreeNode.hash).where(
+                    or_(*(and_(AuditTreeNode.level == level, AuditTreeNode.idx.in_(indexes))
+                          for level, indexes in by_level.items()))
                 )
             )
-            found.update({(level, idx): bytes.fromhex(h) for idx, h in rows})
+            found.update({(level, idx): bytes.fromhex(h) for level, idx, h in rows})
         missing = keys - found.keys()
         if missing:
             level, idx = min(missing)

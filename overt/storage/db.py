@@ -45,22 +45,28 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
-    def write_lock(self, session: Session) -> None:
+    def write_lock(self, session: Session, wait: bool = True) -> bool:
         """Make this transaction SQLite's one writer before it reads anything; nothing on PostgreSQL.
 
         Writers queue on an flock of `<database>.writers` (the OS wakes them in turn, across threads and
         processes), then take SQLite's write lock, which is free by then. Left to SQLite's busy handler,
         which sleeps and retries, eight writing processes managed a fraction of one process's rate. Taking
         the lock before the first read also spares a deferred transaction the "database is locked" that a
-        stale snapshot gets when it writes. Held until the transaction ends; idempotent within it.
+        stale snapshot gets when it writes. Held until the transaction ends; idempotent within it. Without
+        `wait`, only if no other writer holds it: returns whether this transaction is the writer.
         """
         if not self.is_sqlite:
-            return
+            return True
         if self._writers_file is not None and _WRITER_FD not in session.info:
             fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
             session.info[_WRITER_FD] = fd
         session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
+        return True
 
     def listen(self, identifier: str, fn: Callable[..., Any]) -> None:
         """Listen to a session event (e.g. "before_commit") on every session this database makes."""
