@@ -21,26 +21,27 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, text
 
 from ..storage.db import Database
 from ..storage.models import AuditCheckpoint, AuditRecord
 from .binding import Binder, compare
 from .canonical import format_time
 from .chain import (
-    CHAIN_COLUMNS,
     STREAM_ROWS,
     ZERO_HASH,
     chain_hash,
     checkpoint_message,
     head_message,
     record_mac_message,
+    stored_time,
 )
 from .head import HeadFileError, HeadWitness
 from .keys import key_id, public_key_from_hex, rotation_message, verify_signature
 from .lanes import LANES_DIR, LaneState, read_lanes
 from .mac import MacKeyRing
 from .merkle import Frontier, leaf_hash
+from .parallel import PARALLEL_FROM, HashChecker, Problem
 from .sealed import SealedFileError
 from .sequencer import Queued, read_queue
 
@@ -98,7 +99,10 @@ def verify_chain(
     """
     keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
     checkpoints = _Checkpoints({key_id(k): k for k in keys})
-    macs = _Macs(mac_keys)
+    checker = None
+    if mac_keys is not None and _size(db) >= PARALLEL_FROM:
+        checker = HashChecker(db, dict(mac_keys.keys))  # hashes and MACs on the other core
+    macs = _Macs(None if checker else mac_keys)
     frontier = Frontier()
     bindings: dict[str, tuple[str, str, int]] = {}
     records = last = 0
@@ -118,13 +122,11 @@ def verify_chain(
             checkpoints.in_db = _read_database(conn)
             checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
-            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(
-                select(*CHAIN_COLUMNS, AuditRecord.mac, AuditRecord.mac_key_id, AuditRecord.lane,
-                       AuditRecord.lane_seq).order_by(AuditRecord.seq)
-            )
+            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(_RECORDS)  # values as stored
             for row in rows:
                 records += 1
                 seq, action, hash_ = row[0], row[3], row[10]
+                row = (seq, stored_time(row[1]), *row[2:])
                 if seq != last + 1:
                     gap = f"record {last + 1} is" if seq == last + 2 else f"records {last + 1}-{seq - 1} are"
                     raise _Failed(last + 1, f"{gap} missing (removed)")
@@ -133,7 +135,7 @@ def verify_chain(
                         seq,
                         f"record {seq} does not link to record {seq - 1} (record inserted, removed or moved)",
                     )
-                if chain_hash(*row[:10]) != hash_:
+                if checker is None and chain_hash(*row[:10]) != hash_:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
                 macs.check(seq, hash_, row[11], row[12], row[13], row[14])
                 if row[13] is not None:
@@ -162,10 +164,29 @@ def verify_chain(
                     state = compare(bindings, Binder().current_rows(session), mac_keys)
         if state:
             raise _Failed(None, f"{len(state)} state row(s) disagree with the log; first: {state[0]}")
+        if checker is not None:
+            _raise_first(checker.result(last))
     except _Failed as failure:
+        if checker is not None:  # a record changed before this point is the first problem, if there is one
+            earlier = checker.result(failure.seq if failure.seq is not None else last)
+            if earlier is not None:  # as one pass would have stopped there: what came after is unread
+                failure, records, warnings = _Failed(earlier.seq, earlier.problem), earlier.seq, []
         problems = state if failure.seq is None and "state row" in failure.problem else []
         return VerifyResult(False, records, checkpoints.count, failure.seq, failure.problem, problems, warnings)
+    finally:
+        if checker is not None:
+            checker.close()
     return VerifyResult(True, records, checkpoints.count, None, None, [], warnings, frontier.root().hex())
+
+
+def _size(db: Database) -> int:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(func.max(AuditRecord.seq))) or 0
+
+
+def _raise_first(problem: Problem | None) -> None:
+    if problem is not None:
+        raise _Failed(problem.seq, problem.problem)
 
 
 def _read_witness(witness: HeadWitness | None) -> Any:
@@ -193,6 +214,13 @@ def _check_witness(witnessed: Any, seen: dict[int, str], last: int) -> list[str]
             "or its records were removed in the instant after their commit"
         ]
     return []
+
+
+# Plain SQL, so rows arrive without type conversion (times as SQLite's text): see `stored_time`.
+_RECORDS = text(
+    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
+    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
+)
 
 
 def _read_lane_files(witness: HeadWitness | None, ring: MacKeyRing | None) -> list[LaneState]:

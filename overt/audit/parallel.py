@@ -1,0 +1,89 @@
+"""Verification on two cores: a second process checks every record's hash and MAC while the first
+follows the links, the Merkle tree, the checkpoints, the lanes and the bindings.
+
+Hashing and HMACs are the larger half of verification and need nothing from other records, so a big log
+is read twice at once, once by each process (SQLite's WAL and PostgreSQL both serve concurrent readers).
+Both passes stop at the first problem in chain order; `verify_chain` reports whichever comes first. A
+log below `PARALLEL_FROM` records is checked in one pass: starting a process costs more than it saves.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from ..storage.db import Database
+from .chain import STREAM_ROWS, chain_hash, stored_time
+
+PARALLEL_FROM = 200_000
+_STOP_EVERY = 10_000
+
+_HASHED = text(
+    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
+    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    problem: str
+
+
+class HashChecker:
+    """The second pass, started beside the first; `result(stop_at)` waits for it (stopping it early at
+    `stop_at`, the first problem the main pass found) and returns its first problem, if any before."""
+
+    def __init__(self, db: Database, keys: dict[str, bytes] | None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Value("q", 2**62)
+        self._out = ctx.Queue()
+        self._process = ctx.Process(target=_check, args=(db.url, keys, self._stop, self._out), daemon=True)
+        self._process.start()
+        self._found: list[Problem | str | None] = []
+
+    def result(self, stop_at: int) -> Problem | None:
+        """The first problem at or before record `stop_at` (the main pass's end, or its first problem)."""
+        if not self._found:  # asked once; a failure found after the first answer is past it anyway
+            self._stop.value = stop_at
+            self._found.append(self._out.get())
+            self._process.join()
+        found = self._found[0]
+        if isinstance(found, str):
+            raise RuntimeError(f"the hash-checking process failed: {found}")
+        return found if found is not None and found.seq <= stop_at else None
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+
+
+def _check(url: str, keys: dict[str, bytes] | None, stop: Any, out: Any) -> None:
+    from .mac import MacKeyRing
+    from .verify import _Failed, _Macs  # the same rules as the main pass
+
+    try:
+        macs = _Macs(MacKeyRing(None, keys, next(iter(keys))) if keys else None)  # type: ignore[arg-type]
+        db = Database(url)
+        with db.engine.connect() as conn:
+            for count, row in enumerate(conn.execution_options(yield_per=STREAM_ROWS).execute(_HASHED)):
+                seq = row[0]
+                if count % _STOP_EVERY == 0 and seq > stop.value:
+                    break
+                if chain_hash(seq, stored_time(row[1]), *row[2:10]) != row[10]:
+                    out.put(Problem(seq, f"record {seq} does not match its hash (modified)"))
+                    return
+                macs.check(seq, row[10], row[11], row[12], row[13], row[14])
+                if row[3] == "audit.keys_rotate":
+                    macs.rotate_to(str(json.loads(row[8]).get("new_mac_key")))
+        db.dispose()
+        out.put(None)
+    except _Failed as failure:
+        out.put(Problem(failure.seq or 0, failure.problem))
+    except Exception as exc:  # reported by the main process, not swallowed
+        out.put(f"{type(exc).__name__}: {exc}")
