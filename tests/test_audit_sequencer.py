@@ -148,3 +148,20 @@ def test_eight_processes_share_one_gap_free_chain(world: World) -> None:
     assert len(lanes) == 8 and all(count == top == 15 for _lane, count, top in lanes)
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_running_process_follows_a_key_rotation_made_by_another(world: World) -> None:
+    """`overt keys rotate` while the server runs: the server's next entries use the new key, so the
+    integrator does not refuse them as written with a stale one."""
+    running = Overt(world.overt.settings)
+    running.record_if_installed("evaluation.run", model="m", dataset_sha256="0" * 64, metrics={"fmr": 0.001})
+    Overt(world.overt.settings).system.rotate_key(actor("admin"))
+    for _ in range(3):
+        running.record_if_installed("evaluation.run", model="m", dataset_sha256="1" * 64, metrics={"fmr": 0.001})
+    assert queued(world) == []
+    (rotation,) = world.sql("SELECT seq, details FROM audit_log WHERE action = 'audit.keys_rotate'")
+    new_key = json.loads(rotation[1])["new_mac_key"]
+    after = world.sql("SELECT DISTINCT mac_key_id FROM audit_log WHERE seq > :seq", seq=rotation[0])
+    assert after == [(new_key,)]
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)

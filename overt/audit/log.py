@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,9 +46,16 @@ from .chain import (
 )
 from .events import EVENTS, AuditKeysRotated, Event, StateBound
 from .head import HeadWitness
-from .keys import AuditKeyError, SigningKey, new_signing_key, public_key_hex, rotation_message
+from .keys import (
+    AuditKeyError,
+    SigningKey,
+    load_signing_keys,
+    new_signing_key,
+    public_key_hex,
+    rotation_message,
+)
 from .lanes import LANES_DIR, Lane, Lanes
-from .mac import MacKeyRing
+from .mac import MacKeyRing, load_or_create_mac_keys
 from .sequencer import Integrator, keys_named_by_log, queued_message
 from .tree import stored_nodes
 
@@ -112,6 +120,8 @@ class AuditLog:
         self.signing_key = signing_key
         self.mac_keys = mac_keys
         self._keys_in_force()
+        self._ring_seen = _mtime(mac_keys.path)
+        self._ring_next_check = 0.0
         self.checkpoint_every = checkpoint_every
         self.checkpoint_file = checkpoint_file
         self.witness = HeadWitness(head_file, mac_keys) if head_file is not None else None
@@ -149,6 +159,8 @@ class AuditLog:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
         self.db.write_lock(session)  # SQLite's one writer, taken before this transaction reads more
+        if _QUEUE not in session.info:
+            self._follow_rotation()
         entry = {
             "at": datetime.now(UTC),
             "actor": actor,
@@ -207,6 +219,30 @@ class AuditLog:
         if signing_id not in self.signing_keys:
             raise AuditKeyError(f"the audit signing key {signing_id}, which the log says is in force, is missing")
         self.signing_key = self.signing_keys[signing_id]
+
+    def _follow_rotation(self) -> None:
+        """Another process rotated the keys (the MAC key file changed): take the new keys once the log
+        says they are in force, so this process's entries are not refused as written with a stale key.
+        Only forward, at most once a second while a rotation is on its way, one stat() otherwise."""
+        path = self.mac_keys.path
+        try:
+            changed = path.stat().st_mtime_ns
+        except (OSError, AttributeError):
+            return
+        if changed == self._ring_seen or time.monotonic() < self._ring_next_check:
+            return
+        self._ring_next_check = time.monotonic() + 1.0
+        fresh = load_or_create_mac_keys(path.parent)
+        self.mac_keys.keys.update(fresh.keys)
+        order = list(self.mac_keys.keys)
+        with self.db.engine.connect() as conn:
+            mac_id, signing_id = keys_named_by_log(conn)
+        if mac_id in order and order.index(mac_id) > order.index(self.mac_keys.current_id) and signing_id:
+            self.signing_keys.update(load_signing_keys(path.parent))
+            if signing_id in self.signing_keys:
+                self.mac_keys.current_id, self.signing_key = mac_id, self.signing_keys[signing_id]
+        if self.mac_keys.current_id == order[-1]:
+            self._ring_seen = changed
 
     def rotate_keys(self, session: Session, actor: str, keys_dir: Path) -> AuditKeysRotated:
         """Replace the MAC and signing keys: the record saying so is authenticated with the old MAC key and
@@ -429,6 +465,13 @@ def _filters(
 
 
 # --- writing: the lock, the head, and checkpoint lines that wait for the commit ----------------------------
+
+
+def _mtime(path: Path | None) -> int | None:
+    try:
+        return path.stat().st_mtime_ns if path is not None else None
+    except OSError:
+        return None
 
 
 def _within_log(session: Session, size: int) -> None:
