@@ -9,7 +9,8 @@
    without a warning, so every counted append was chained.
    Baselines in the same run, by the same writers: plain INSERTs of the same rows (the database's own
    rate, no chain, no lock, no MAC, no tree), and the same INSERTs through an Overt session (what any
-   operation pays before it audits anything); "ratio" is audited over the latter.
+   operation pays before it audits anything); "ratio" is audited over the latter. Also the rate of one
+   integrator alone, chaining 5,000 queued entries (what the chain lock's holder can absorb).
 2. Verification of `--records` records (a log built by this script with the installation's own
    functions: hashes, MACs, tree nodes and a signed head every 100,000 records), against the hash
    chain alone (what verification cost before records were authenticated).
@@ -93,6 +94,20 @@ def appends(url: str, home: Path, writers: int, seconds: float, mode: str) -> fl
     for p in procs:
         p.join()
     return sum(counts) / (time.monotonic() - began)
+
+
+def integration_rate(url: str, home: Path, entries: int = 5_000) -> float:
+    """Records chained per second by one integrator from a full queue (writers' commits not counted)."""
+    log = open_log(url, home)
+    log.integrate_after_commit = False
+    with log.db.session() as session:
+        for _ in range(entries):
+            log.append(session, EVENT, actor="op", outcome="refused")
+    began = time.perf_counter()
+    chained = log.integrate()
+    rate = chained / (time.perf_counter() - began)
+    log.db.dispose()
+    return rate
 
 
 def fresh(url: str, home: Path) -> None:
@@ -189,6 +204,9 @@ def run(name: str, new_url: Any, home: Path, seconds: float) -> dict[str, Any]:
         check = verify_chain(log.db, log.public_key, log.checkpoint_file, mac_keys=log.mac_keys, witness=log.witness)
         assert check.ok and not check.warnings, (check.problem, check.warnings)  # nothing left unchained
         log.db.dispose()
+        if writers == 1:
+            result["integrator"] = integration_rate(url, home / f"w{writers}")
+            console.print(f"{name}: one integrator chains {result['integrator']:,.0f} queued records/s")
         console.print(f"{name}: {writers} writer(s): {result[f'audit_{writers}']:.0f} audited appends/s "
                       f"(plain inserts {result[f'plain_{writers}']:.0f}/s, "
                       f"through a session {result[f'session_{writers}']:.0f}/s)")
