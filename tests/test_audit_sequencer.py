@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,5 +165,23 @@ def test_a_running_process_follows_a_key_rotation_made_by_another(world: World) 
     new_key = json.loads(rotation[1])["new_mac_key"]
     after = world.sql("SELECT DISTINCT mac_key_id FROM audit_log WHERE seq > :seq", seq=rotation[0])
     assert after == [(new_key,)]
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_idle_lanes_whose_entries_are_chained_are_pruned(world: World) -> None:
+    """One lane file per writing thread would fill the keys folder; once a lane's entries are chained
+    (and the lane idle), the chain protects them and its file goes, at the next signed head."""
+    approved(stalled(world))  # a writer that died before chaining: its lane's entries wait
+    lanes_dir = world.home / "keys" / LANES_DIR
+    long_ago = time.time() - 3600
+    for path in lanes_dir.glob("*.json"):
+        os.utime(path, (long_ago, long_ago))
+    before = {p.name for p in lanes_dir.glob("*.json")}
+    assert Overt(world.overt.settings).audit.lanes.prune(lambda lanes: {}) == 0  # nothing chained: kept
+    live = Overt(world.overt.settings)
+    live.audit.checkpoint()  # chains the waiting entries and signs the head: the idle lanes go
+    after = {p.name for p in lanes_dir.glob("*.json")}
+    assert before and not before & after
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)

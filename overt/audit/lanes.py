@@ -17,7 +17,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,18 +86,24 @@ class Lanes:
             lane = self._local.lane = Lane(self.directory, self.ring)
         return lane if not lane.busy else Lane(self.directory, self.ring)
 
-    def prune(self, chained: dict[str, int], idle_s: float = 600.0) -> int:
-        """Remove files of idle lanes whose committed entries are all chained (`chained`: lane -> the
-        highest number in the chain); the chain and its head witness protect those entries from then on."""
+    def prune(self, chained_of: Callable[[list[str]], dict[str, int]], idle_s: float = 600.0) -> int:
+        """Remove the files of lanes idle for `idle_s` whose committed entries are all chained
+        (`chained_of(lanes)`: lane -> the highest number in the chain); the chain and its head witness
+        protect those entries from then on, so the keys folder does not fill with one file per process."""
         if self.directory is None:
             return 0
-        removed, cutoff = 0, time.time() - idle_s
+        cutoff = time.time() - idle_s
+        idle = []
         for state, path in read_lanes(self.directory, self.ring, strict=False):
             try:
-                idle = path.stat().st_mtime < cutoff
+                if path.stat().st_mtime < cutoff and state.pending is None:
+                    idle.append((state, path))
             except FileNotFoundError:
                 continue
-            if idle and state.pending is None and chained.get(state.lane, 0) >= state.committed:
+        chained = chained_of([state.lane for state, _path in idle]) if idle else {}
+        removed = 0
+        for state, path in idle:
+            if chained.get(state.lane, 0) >= state.committed:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed

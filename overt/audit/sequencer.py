@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 5_000
+PRUNE_EVERY_S = 600.0  # idle lanes' files are removed at most this often, after a signed head
 QUEUE_COLUMNS = (
     AuditQueued.id,
     AuditQueued.lane,
@@ -125,6 +127,7 @@ class Integrator:
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
         self._tip: _Tip | None = None  # the chain's end as this process last chained it
+        self._next_prune = 0.0
 
     def integrate(self, sign: bool = False, wait: bool = True) -> int:
         """Chain everything queued (`sign`: then sign the head); returns how many records were added.
@@ -190,7 +193,16 @@ class Integrator:
             witness.settle(began, True, signed)
         if chained.tip is not None:
             self._tip = chained.tip
+        if signed is not None and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            audit.lanes.prune(self._chained_up_to)
         return _Batch(added=len(chained.records), refused={r["id"] for r in rows} - set(chained.done))
+
+    def _chained_up_to(self, lanes: list[str]) -> dict[str, int]:
+        with self.audit.db.engine.connect() as conn:
+            rows = conn.execute(select(AuditRecord.lane, func.max(AuditRecord.lane_seq))
+                                .where(AuditRecord.lane.in_(lanes)).group_by(AuditRecord.lane))
+            return {lane: top for lane, top in rows}
 
     def _chain(self, session: Session, rows: list[Mapping[str, Any]], seq: int, prev: str) -> _Chained:
         """The records, tree nodes, checkpoints and queue ids of the entries that can be chained now."""
