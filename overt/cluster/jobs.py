@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..services.background import RETENTION_ACTOR
+from ..storage.clock import database_now
 from . import lease, require_ray, view
 from .cameras import ClusterSupervisor
 
@@ -64,7 +65,7 @@ class LeasedJobs:
     def _retention(self) -> dict[str, int]:
         """Retention by the database's clock, the one every machine shares."""
         with self.overt.db.session() as session:
-            at = lease.database_now(session)
+            at = database_now(session)
         return self.overt.system.retention(RETENTION_ACTOR, at=at)
 
     def step(self) -> None:
