@@ -27,7 +27,10 @@ from tests.governance_helpers import actor, approved, make_overt
 from tests.test_cluster_view import cluster_status
 from tests.test_live import ROAD
 
-ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
+if os.environ.get("OVERT_TEST_REQUIRE_RAY"):  # CI installs the test extra, which has Ray: missing fails
+    import ray
+else:
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[test]' (or '.[cluster]')")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from overt.cluster.cameras import NAMESPACE, ClusterSupervisor  # noqa: E402
