@@ -22,10 +22,9 @@ from overt.services.cameras import CameraInfo
 from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, Sighting
 from overt.streams.pipeline import PipelineSettings, run_pipeline
-from overt.streams.synthetic import PersonSpec, make_scene_video
 from tests.governance_helpers import actor, approved, make_overt
 from tests.test_cluster_view import cluster_status
-from tests.test_live import ROAD
+from tests.test_live import scene_video
 
 if os.environ.get("OVERT_TEST_REQUIRE_RAY"):  # CI installs the test extra, which has Ray: missing fails
     import ray
@@ -48,15 +47,9 @@ FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """p042 crosses twice, p001 once; the second crossing comes late, so that a camera is still running
-    (on a fast, idle machine a clip plays at about 50 fps) when its machine is killed after the first alert."""
-    path = tmp_path_factory.mktemp("video") / "scene.mp4"
-    make_scene_video(path, [
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 0.3, 3.3),
-        PersonSpec(FACES / "001_smiling.jpg", "p001", 1.0, 4.5, (1.1, 0.4), (-0.1, 0.4)),
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 30.5, 33.5, (1.1, 0.6), (-0.1, 0.6)),
-    ], ROAD, seconds=34.0)
-    return path
+    """The live tests' scene with p042's second crossing late, so that a camera is still running (on a
+    fast, idle machine a clip plays at about 50 fps) when its machine is killed after the first alert."""
+    return scene_video(tmp_path_factory.mktemp("video") / "scene.mp4", again_at=30.5, seconds=34.0)
 
 
 @pytest.fixture
