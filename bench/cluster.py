@@ -1,7 +1,7 @@
 """Cameras on a Ray cluster against the single-machine supervisor, failover, and PostgreSQL write rates.
 
     OVERT_TEST_POSTGRES_URL=postgresql+psycopg://overt:overt@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/cluster.py --nodes 2 --cameras 2 --kill-node-after 6 --json
+        .venv/bin/python bench/cluster.py --nodes 2 --cameras 2 --kill-node-after 3 --steady 45 --json
 
 1. Reference: M cameras (a synthetic scene each: an enrolled person crossing twice, a stranger once) run
    to the end by the local supervisor (one process per camera) on SQLite: CPU per frame (the workers'
@@ -12,6 +12,13 @@
    and the alerts lost and doubled against the reference.
 4. PostgreSQL writes a city needs, by W writer processes for T seconds each: audit records, hourly
    counts, alerts (with their audit records) and sightings, per second.
+
+`--steady S` replaces step 1 and 2's CPU comparison with a steady-state one, where start-up cannot
+dominate: every camera is a live MJPEG stream at 10 fps (the scene looped, served by a separate
+process), run by the local supervisor and then by Ray, both on PostgreSQL; after the cameras have run
+for a warm-up, the CPU of every process on the camera side (the workers and, for Ray, every process of
+its session; the supervising process in both) is read at the start and end of an S-second window, and
+divided by the frames processed in it.
 
 `--home DIR` keeps the installations (SQLite reference, and the PostgreSQL database's name in
 DIR/cluster.json) for inspection. Needs Ray (pip install -e '.[cluster]') and PostgreSQL.
@@ -52,6 +59,7 @@ from tests.governance_helpers import actor, approved, make_overt  # noqa: E402
 FACES = ROOT / "tests" / "data" / "faces"
 ROAD = ROOT / "tests" / "data" / "backgrounds" / "road-1072821_640.jpg"
 PIPELINE = PipelineSettings(authorise_every_s=1.0, counts_every_s=5.0)
+IDLE_S = 10.0  # how long the Ray session's CPU is read with no camera running
 
 
 def scene(folder: Path) -> Path:
@@ -59,19 +67,19 @@ def scene(folder: Path) -> Path:
     make_scene_video(path, [
         PersonSpec(FACES / "042_smiling.jpg", "p042", 0.3, 3.3),
         PersonSpec(FACES / "001_smiling.jpg", "p001", 1.0, 4.5, (1.1, 0.4), (-0.1, 0.4)),
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 5.5, 8.5, (1.1, 0.6), (-0.1, 0.6)),
-    ], ROAD, seconds=9.5)
+        PersonSpec(FACES / "042_smiling.jpg", "p042", 30.5, 33.5, (1.1, 0.6), (-0.1, 0.6)),
+    ], ROAD, seconds=34.0)  # long enough that a camera still runs when its node is killed (tests/test_cluster.py)
     return path
 
 
-def install(home: Path, database_url: str | None, video: Path, cameras: int):
+def install(home: Path, database_url: str | None, video: Path, cameras: int, sources: list[str] | None = None):
     overt = make_overt(home, database_url)
     names = [f"cam-{n}" for n in range(1, cameras + 1)]
-    for name in names:
-        overt.cameras.add(actor("admin"), CameraInfo(name, str(video), name))
+    for name, source in zip(names, sources or [str(video)] * cameras, strict=True):
+        overt.cameras.add(actor("admin"), CameraInfo(name, source, name))
     overt.gallery.create_watchlist(actor("admin"), "missing", categories=["missing-person"])
     deployment = approved(overt, mode="live", cameras=names,
-                          review={"sites": {"north": names}, "alert_window_minutes": 1440})
+                          review={"sites": {"north": list(names)}, "alert_window_minutes": 1440})  # no YAML alias
     overt.gallery.enroll(actor("op"), deployment, "missing",
                          EnrolRequest("p042", (FACES / "042_neutral.jpg",), "missing-person"))
     return overt, deployment, names
@@ -140,6 +148,8 @@ def ray_run(ray, home: Path, database_url: str, video: Path, nodes: int, cameras
             if kill_after:
                 while time.monotonic() - started < kill_after or health.get((deployment, names[0]), {}).get(
                         "state") != "running":
+                    if (deployment, names[0]) in jobs.supervisor.finished():
+                        raise SystemExit("the camera ended before its node was killed: a smaller --kill-node-after")
                     time.sleep(0.1)
                 first = health[(deployment, names[0])]["node"]
                 cluster.remove_node(next(w for w in workers if w.node_id == first), allow_graceful=False)
@@ -205,7 +215,7 @@ def write_one(overt, live, kind: str, deployment: int, subject: int, camera: str
             if kind == "alerts":
                 overt.alerts.raise_for(op, [candidate], 0.9, camera="cam-1", track=n, evidence={"crop": b"x"})
             else:
-                overt.alerts.sight(op, candidate, 0.9, camera="cam-1", track=os.getpid() * 100000 + n, frame=n,
+                overt.alerts.sight(op, candidate, 0.9, camera="cam-1", track=os.getpid() % 20000 * 100000 + n, frame=n,
                                    evidence={"crop": b"x"})
     return 1
 
@@ -250,6 +260,105 @@ def write_rates(database_url: str, home: Path, video: Path, writers: int, second
     return rates
 
 
+def descendants_cpu(root: int, exclude: int) -> float:
+    """CPU seconds of the live descendants of `root` (not `root` itself), leaving out `exclude`'s branch."""
+    parents, cpu, tick = {}, {}, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(pid)] = int(fields[1])
+        cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [pid for pid, parent in parents.items() if parent == root and pid != exclude]
+    while stack:
+        pid = stack.pop()
+        total += cpu[pid]
+        stack += [child for child, parent in parents.items() if parent == pid and child != exclude]
+    return total
+
+
+def _feed(video: str, cameras: int, urls, stop) -> None:
+    """A separate process (its CPU is not the cameras'): one looping MJPEG stream at 10 fps per camera."""
+    from overt.streams.mjpeg import MjpegServer
+
+    servers = [MjpegServer(video, fps=10.0, loop=True).start() for _ in range(cameras)]
+    urls.put([server.url for server in servers])
+    stop.wait()
+    for server in servers:
+        server.stop()
+
+
+def steady_window(health, cpu, cameras: int, warmup: float, window: float) -> dict:
+    """CPU per frame over `window` seconds, once every camera has run `warmup` seconds."""
+    deadline = time.monotonic() + 300
+    while len([h for h in health().values() if h.get("state") == "running" and h.get("frames")]) < cameras:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the cameras did not start: {health()}")
+        time.sleep(0.5)
+    time.sleep(warmup)
+    frames, used = sum(h.get("frames", 0) for h in health().values()), cpu()
+    time.sleep(window)
+    frames, used = sum(h.get("frames", 0) for h in health().values()) - frames, cpu() - used
+    return {"frames": frames, "cpu_s": used, "fps": frames / window}
+
+
+def steady_runs(ray, home: Path, admin_url: str, tag: str, video: Path, nodes: int, cameras: int,
+                window: float, poll_s: float, warmup: float = 15.0) -> tuple[dict, dict]:
+    """The same live cameras under the local supervisor and under Ray, both on PostgreSQL, each
+    supervisor polling its cameras every `poll_s` (a Ray supervisor asks each actor for its health)."""
+    from ray.cluster_utils import Cluster
+
+    context = mp.get_context("spawn")
+    urls, stop = context.Queue(), context.Event()
+    feeder = context.Process(target=_feed, args=(str(video), cameras, urls, stop), daemon=True)
+    feeder.start()
+    try:
+        sources = urls.get(timeout=120)
+        own = time.process_time  # the supervising process (and, under Ray, its driver's threads)
+
+        overt, _, _ = install(home / "steady-local", fresh_database(admin_url, f"overt_bench_{tag}_steady_local"),
+                              video, cameras, sources)
+        jobs = [CameraJob(**job) for job in overt.live.cameras_to_run()]
+        supervisor = Supervisor(lambda: jobs, overt.settings.model_dump(), PIPELINE, poll_s=poll_s)
+        supervisor.start()
+        try:
+            local = steady_window(lambda: dict(supervisor.health),
+                                  lambda: descendants_cpu(os.getpid(), feeder.pid) + own(), cameras, warmup, window)
+        finally:
+            supervisor.stop()
+            overt.db.dispose()
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        try:
+            for _ in range(nodes):
+                cluster.add_node(num_cpus=1, resources={"site:north": 1})
+            ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="error")
+            session_dir = ray._private.worker._global_node.get_session_dir_path()
+            overt, _, _ = install(home / "steady-ray", fresh_database(admin_url, f"overt_bench_{tag}_steady_ray"),
+                                  video, cameras, sources)
+            idle = session_cpu(session_dir) + own()  # Ray's own daemons with no camera: a cost per machine
+            time.sleep(IDLE_S)
+            idle = (session_cpu(session_dir) + own() - idle) / IDLE_S
+            leased = LeasedJobs(overt, ClusterSupervisor(overt, PIPELINE), poll_s=poll_s)
+            leased.start()
+            try:
+                on_ray = steady_window(lambda: dict(leased.supervisor.health),
+                                       lambda: session_cpu(session_dir) + own(), cameras, warmup, window)
+                on_ray["idle_cpu_per_s"] = idle
+            finally:
+                leased.stop()
+                leased.supervisor.stop_all()
+                overt.db.dispose()
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    finally:
+        stop.set()
+        feeder.join(10)
+    return local, on_ray
+
+
 def fresh_database(admin_url: str, name: str) -> str:
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
@@ -258,13 +367,25 @@ def fresh_database(admin_url: str, name: str) -> str:
     return f"{admin_url.rsplit('/', 1)[0]}/{name}"
 
 
+def drop_databases(admin_url: str, names: list[str]) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for name in names:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--cameras", type=int, default=2)
-    parser.add_argument("--kill-node-after", type=float, default=6.0)
+    parser.add_argument("--kill-node-after", type=float, default=3.0)
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--write-seconds", type=float, default=3.0)
+    parser.add_argument("--steady", type=float, default=0.0, metavar="S",
+                        help="compare CPU per frame over an S-second window of live 10 fps cameras, after warm-up")
+    parser.add_argument("--poll", type=float, default=2.0, metavar="S",
+                        help="--steady: how often each supervisor polls its cameras (`overt serve --cluster`: 2 s)")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--postgres", default=os.environ.get("OVERT_TEST_POSTGRES_URL"),
@@ -279,31 +400,44 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     video = scene(home)
     tag = uuid.uuid4().hex[:8]
-    local = local_run(home / "local", video, args.cameras)
-    steady = ray_run(ray, home / "ray", fresh_database(args.postgres, f"overt_bench_{tag}_ray"), video,
-                     args.nodes, args.cameras, 0.0)
+    reference = local_run(home / "local", video, args.cameras)  # the alerts a failover must reproduce
+    databases = ["failover", "writes"]
+    if args.steady:
+        local, on_ray = steady_runs(ray, home, args.postgres, tag, video, args.nodes, args.cameras, args.steady,
+                                    args.poll)
+        databases += ["steady_local", "steady_ray"]
+    else:
+        local, on_ray = reference, ray_run(ray, home / "ray", fresh_database(args.postgres, f"overt_bench_{tag}_ray"),
+                                           video, args.nodes, args.cameras, 0.0)
+        databases.append("ray")
     killed = ray_run(ray, home / "failover", fresh_database(args.postgres, f"overt_bench_{tag}_failover"), video,
                      args.nodes, args.cameras, args.kill_node_after)
     rates = write_rates(fresh_database(args.postgres, f"overt_bench_{tag}_writes"), home / "writes", video,
                         args.writers, args.write_seconds)
     local_ms = 1000 * local["cpu_s"] / local["frames"]
-    ray_ms = 1000 * steady["cpu_s"] / steady["frames"]
+    ray_ms = 1000 * on_ray["cpu_s"] / on_ray["frames"]
+    extent = "fps" if args.steady else "wall_s"
     result = {
         "nodes": args.nodes, "cameras": args.cameras, "cpu_count": os.cpu_count(),
-        "local": {"frames": local["frames"], "cpu_ms_per_frame": round(local_ms, 2),
-                  "wall_s": round(local["wall_s"], 1)},
-        "ray": {"frames": steady["frames"], "cpu_ms_per_frame": round(ray_ms, 2),
-                "wall_s": round(steady["wall_s"], 1)},
+        "cpu_comparison": f"steady, live 10 fps cameras, {args.steady:g} s window, poll {args.poll:g} s"
+        if args.steady else "one clip",
+        "local": {"frames": local["frames"], "cpu_ms_per_frame": round(local_ms, 2), extent: round(local[extent], 1)},
+        "ray": {"frames": on_ray["frames"], "cpu_ms_per_frame": round(ray_ms, 2), extent: round(on_ray[extent], 1)},
         "ray_overhead": round(ray_ms / local_ms - 1, 3),
+        **({"ray_idle_cpu_per_s": round(on_ray["idle_cpu_per_s"], 3),  # head + nodes, no camera
+            "ray_overhead_beyond_idle": round((on_ray["cpu_s"] - on_ray["idle_cpu_per_s"] * args.steady)
+                                              / on_ray["frames"] * 1000 / local_ms - 1, 3)} if args.steady else {}),
         "failover_s": round(killed["failover_s"], 2) if killed["failover_s"] is not None else None,
-        "alerts_lost": sum((local["outcome"] - killed["outcome"]).values()),
-        "alerts_doubled": sum((killed["outcome"] - local["outcome"]).values()),
-        "steady_equal_to_reference": steady["outcome"] == local["outcome"],
+        "alerts_lost": sum((reference["outcome"] - killed["outcome"]).values()),
+        "alerts_doubled": sum((killed["outcome"] - reference["outcome"]).values()),
+        "steady_equal_to_reference": on_ray["outcome"] == reference["outcome"] if "outcome" in on_ray else None,
         "postgres_writes_per_s": rates, "writers": args.writers,
-        "databases": [f"overt_bench_{tag}_{n}" for n in ("ray", "failover", "writes")],
+        "databases": [f"overt_bench_{tag}_{n}" for n in databases],
     }
     if args.home:
         (home / "cluster.json").write_text(json.dumps(result, indent=2))
+    else:  # nothing to inspect later: the scratch databases go
+        drop_databases(args.postgres, result["databases"])
     print(json.dumps(result, indent=None if args.json else 2))
 
 

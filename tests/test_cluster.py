@@ -4,6 +4,7 @@ alerts and sightings equal those of an uninterrupted run (none lost, none double
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -22,9 +23,13 @@ from overt.services.gallery import EnrolRequest
 from overt.storage.models import Alert, Sighting
 from overt.streams.pipeline import PipelineSettings, run_pipeline
 from tests.governance_helpers import actor, approved, make_overt
-from tests.test_live import scene  # noqa: F401  (the fixture: p042 crosses twice, p001 once)
+from tests.test_cluster_view import cluster_status
+from tests.test_live import scene_video
 
-ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[cluster]'")
+if os.environ.get("OVERT_TEST_REQUIRE_RAY"):  # CI installs the test extra, which has Ray: missing fails
+    import ray
+else:
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[test]' (or '.[cluster]')")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from overt.cluster.cameras import NAMESPACE, ClusterSupervisor  # noqa: E402
@@ -38,6 +43,13 @@ MODEL = "synthetic-128"
 FAST = PipelineSettings(authorise_every_s=0.5, counts_every_s=1.0)
 # Node death noticed in ~2 s instead of Ray's default ~15 s (heartbeats every 0.5 s, 4 missed).
 FAST_HEALTH = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "health_check_timeout_ms": 500}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live tests' scene with p042's second crossing late, so that a camera is still running (on a
+    fast, idle machine a clip plays at about 50 fps) when its machine is killed after the first alert."""
+    return scene_video(tmp_path_factory.mktemp("video") / "scene.mp4", again_at=30.5, seconds=34.0)
 
 
 @pytest.fixture
@@ -78,7 +90,7 @@ def outcome(overt) -> list[tuple]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
-    cluster, scene: Path, tmp_path: Path, postgres_url: str  # noqa: F811 (the fixture)
+    cluster, scene: Path, tmp_path: Path, postgres_url: str
 ) -> None:
     built, workers = cluster
     reference, ref_deployment = install(tmp_path / "reference", None, scene)  # uninterrupted, one process
@@ -102,6 +114,12 @@ def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
         first = health[(deployment, "cam-1")]["node"]
         assert "site:north" in nodes[first]["Resources"]  # a camera's frames stay on its site's machines
         assert "site:south" in nodes[health[(deployment, "cam-2")]["node"]]["Resources"]
+        seen = overt.cluster_view.status(actor("aud"))  # the console's view: machines and their cameras
+        assert seen["mode"] == "cluster" and sorted(m["alive"] for m in seen["machines"]) == [True] * 3
+        on_first = next(m for m in seen["machines"] if m["id"] == first)
+        assert on_first["cpus"] == 1 and on_first["sites"] == ["north"] and "cam-1" in on_first["cameras"], seen
+        viewed = next(c for c in seen["cameras"] if c["camera"] == "cam-1")
+        assert viewed["machine"] == first and viewed["restarts"] == 0 and viewed["deployment"] == deployment
         victim = next(w for w in workers if w.node_id == first)
         killed = time.monotonic()
         built.remove_node(victim, allow_graceful=False)
@@ -113,12 +131,22 @@ def test_killing_a_machine_moves_its_camera_with_no_alert_lost_or_doubled(
             assert time.monotonic() - killed < 30, health  # every camera resumes elsewhere within 30 s
             time.sleep(0.2)
         assert health[(deployment, "cam-1")]["reconstructed"]
+        seen = overt.cluster_view.status(actor("aud"))
+        assert {m["id"]: m["alive"] for m in seen["machines"]}[first] is False  # the dead machine, shown dead
+        moved = next(c for c in seen["cameras"] if c["camera"] == "cam-1")
+        assert moved["restarts"] == 1 and moved["machine"] != first, seen
         while len(jobs.supervisor.finished()) < 2:  # both scenes played to their end
             assert time.monotonic() < deadline + 120, health
             time.sleep(0.5)
     finally:
         jobs.stop()
     assert outcome(overt) == expected  # none lost, none doubled
+    token = overt.system.add_user(actor("admin"), "watcher", "auditor")
+    printed = cluster_status(overt.settings.home, token, "--cluster", built.address, "--json",
+                             env={"OVERT_DATABASE_URL": postgres_url})
+    assert printed.returncode == 0, printed.stderr
+    machines = json.loads(printed.stdout)["machines"]  # another process, reading Ray itself, sees the same
+    assert len(machines) == 3 and {m["id"]: m["alive"] for m in machines}[first] is False
     result = overt.system.verify_audit(actor("admin"))
     assert result.ok, result
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from overt.cluster import lease
+from overt.storage.clock import database_now
 from overt.storage.db import Database
 
 ROOT = Path(__file__).parent.parent
@@ -75,6 +76,6 @@ def test_parallel_claimants_never_both_win(db: Database) -> None:
 def test_the_lease_follows_the_database_clock_not_the_holders(db: Database) -> None:
     assert lease.acquire(db, "clock", "a", ttl_s=5.0)
     with db.session() as session:
-        now = lease.database_now(session)
+        now = database_now(session)
         expires = session.execute(text("SELECT expires_at FROM cluster_leases WHERE name = 'clock'")).scalar_one()
     assert 4.0 <= (expires - now).total_seconds() <= 5.5

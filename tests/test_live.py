@@ -28,16 +28,20 @@ OP = actor("op")
 FAST = PipelineSettings(authorise_every_s=0.5, counts_every_s=1.0)
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """p042 crosses twice (two appearances), p001 (never enrolled) crosses once, overlapping."""
-    path = tmp_path_factory.mktemp("video") / "scene.mp4"
+def scene_video(path: Path, again_at: float = 5.5, seconds: float = 9.5) -> Path:
+    """p042 crosses twice (two appearances, the second from `again_at`), p001 (never enrolled) crosses
+    once, overlapping the first."""
     make_scene_video(path, [
         PersonSpec(FACES / "042_smiling.jpg", "p042", 0.3, 3.3),
         PersonSpec(FACES / "001_smiling.jpg", "p001", 1.0, 4.5, (1.1, 0.4), (-0.1, 0.4)),
-        PersonSpec(FACES / "042_smiling.jpg", "p042", 5.5, 8.5, (1.1, 0.6), (-0.1, 0.6)),
-    ], ROAD, seconds=9.5)
+        PersonSpec(FACES / "042_smiling.jpg", "p042", again_at, again_at + 3.0, (1.1, 0.6), (-0.1, 0.6)),
+    ], ROAD, seconds=seconds)
     return path
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return scene_video(tmp_path_factory.mktemp("video") / "scene.mp4")
 
 
 @pytest.fixture

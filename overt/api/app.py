@@ -46,6 +46,7 @@ from .routes import (
     session,
     transparency,
 )
+from .routes import cluster as cluster_routes
 from .routes import observatory as observatory_routes
 from .settings import ApiSettings
 from .throttle import FailedTokens
@@ -139,6 +140,7 @@ ROUTERS = (
     observatory_routes.router,
     observatory_routes.pages,
     review.router,
+    cluster_routes.router,
 )
 
 

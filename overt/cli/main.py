@@ -22,6 +22,7 @@ from . import (
     admin_cmds,
     audit_cmds,
     camera_cmds,
+    cluster_cmds,
     cohort_cmds,
     engine_cmds,
     evaluate_cmds,
@@ -103,6 +104,7 @@ for module in (
     observatory_cmds,
     review_cmds,
     rights_cmds,
+    cluster_cmds,
 ):
     module.register(app)
 

@@ -80,7 +80,8 @@ class CameraWorker:
 
     def report(self) -> dict[str, Any]:
         """Health, with this actor process's CPU seconds so far (for the console and bench/cluster.py)."""
-        return {**self.health, "cpu_s": time.process_time()}
+        return {**self.health, "deployment": self.job.deployment, "camera": self.job.camera,
+                "cpu_s": time.process_time()}
 
     def stop(self, timeout: float = 15.0) -> dict[str, Any]:
         """Finish the frame, record counts and why it stopped; then the supervisor kills the actor."""

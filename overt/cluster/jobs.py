@@ -8,6 +8,7 @@ keep running through the handover and the new supervisor adopts them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..services.background import RETENTION_ACTOR
-from . import lease
+from ..storage.clock import database_now
+from . import lease, require_ray, view
 from .cameras import ClusterSupervisor
 
 log = logging.getLogger("overt.cluster")
@@ -58,11 +60,12 @@ class LeasedJobs:
                       Every(self.retention_every_s, self._retention),
                       Every(self.checkpoint_every_s, self.overt.checkpoint)]
         self.overt.cameras.health_source = self.supervisor.camera_health
+        self.overt.cluster_view.source = functools.partial(view.snapshot, require_ray())
 
     def _retention(self) -> dict[str, int]:
         """Retention by the database's clock, the one every machine shares."""
         with self.overt.db.session() as session:
-            at = lease.database_now(session)
+            at = database_now(session)
         return self.overt.system.retention(RETENTION_ACTOR, at=at)
 
     def step(self) -> None:

@@ -6,10 +6,7 @@ holder that stops renewing (its machine died) loses the lease when it expires an
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from ..storage.db import Database
 
@@ -22,11 +19,6 @@ ACQUIRE = text(
     RETURNING holder
     """
 )
-
-
-def database_now(session: Session) -> datetime:
-    """The database's clock: the one clock for windows, leases and retention across machines."""
-    return session.execute(text("SELECT now()")).scalar_one()
 
 
 def acquire(db: Database, name: str, holder: str, ttl_s: float) -> bool:

@@ -29,6 +29,7 @@ from .alerts import AlertService
 from .audit import AuditService
 from .audit_view import AuditViewService
 from .cameras import CameraService
+from .cluster_view import ClusterViewService
 from .cohorts import CohortService
 from .complaints import ComplaintService
 from .core import PUBLIC, Actor, operate
@@ -276,6 +277,10 @@ class Overt:
     @cached_property
     def audit_view(self) -> AuditViewService:
         return AuditViewService(self)
+
+    @cached_property
+    def cluster_view(self) -> ClusterViewService:
+        return ClusterViewService(self)
 
 
 __all__ = ["PUBLIC", "Actor", "NotInitialised", "Overt", "Refused", "operate"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..audit import NotInLog
@@ -16,6 +16,8 @@ from ..governance import review as review_rules
 from ..governance.deployments import get as get_deployment
 from ..governance.people import distinct_persons
 from ..governance.permissions import Refused
+from ..storage import commit_order
+from ..storage.commit_order import START, Position
 from ..storage.models import Alert, Evidence, Review, Sighting
 from .core import Actor, Operation, operate
 from .notices import limitation_notice
@@ -243,32 +245,38 @@ class AlertService:
             alert = self._get(op, alert_id)
             return self._describe(alert, actor, self._required(op, alert))
 
-    def feed(self, actor: Actor, after_alert: int | None, after_review: int = 0, limit: int = 100) -> dict[str, Any]:
+    def feed(self, actor: Actor, after_alert: Position | None, after_review: Position = START,
+             limit: int = 100) -> dict[str, Any]:
         """What changed since a cursor, for live consoles: new alerts, and alerts with new reviews.
 
-        `after_alert=None` starts from now (only the cursor comes back). A few indexed queries, cheap
-        enough to poll every second per open console; reads are not audited (nothing is disclosed that
-        `list` would not show), refusals are.
+        A cursor is a position per table, (writer's transaction id, row id): rows are read in commit
+        order, so an alert that commits after a later id was streamed is still delivered, once
+        (overt/storage/commit_order.py). `after_alert=None` starts from now (only the cursor comes
+        back). A few indexed queries, cheap enough to poll every second per open console; reads are
+        not audited (nothing is disclosed that `list` would not show), refusals are.
         """
         with operate(self.overt, actor, "alert.read") as op:
-            last_review = op.session.scalar(select(func.max(Review.id))) or 0
+            session = op.session
             if after_alert is None:
-                last_alert = op.session.scalar(select(func.max(Alert.id))) or 0
-                return {"alerts": [], "updated": [], "cursor": [last_alert, last_review]}
+                return {"alerts": [], "positions": [], "updated": [],
+                        "cursor": [commit_order.now_position(session, "alerts", Alert.id),
+                                   commit_order.now_position(session, "reviews", Review.id)]}
+            limit_to = commit_order.horizon(session)
+            alert_xid = commit_order.writer(session, "alerts")
             newer = assignments.only_assigned(
-                select(Alert).options(selectinload(Alert.reviews)).where(Alert.id > after_alert),
-                actor.name,
-                actor.role,
-            )
-            new = list(op.session.scalars(newer.order_by(Alert.id).limit(limit)))
-            reviewed_ids = set(
-                op.session.scalars(
-                    select(Review.alert_id).where(Review.id > after_review, Review.id <= last_review).distinct()
-                )
-            ) - {a.id for a in new}
+                commit_order.after(select(Alert, alert_xid).options(selectinload(Alert.reviews)), session,
+                                   "alerts", Alert.id, after_alert, limit_to),
+                actor.name, actor.role)
+            rows = list(session.execute(newer.limit(limit)))
+            new = [alert for alert, _ in rows]
+            positions = [(int(xid), alert.id) for alert, xid in rows]
+            reviews = list(session.execute(commit_order.after(
+                select(commit_order.writer(session, "reviews"), Review.id, Review.alert_id), session, "reviews",
+                Review.id, after_review, limit_to)))
+            reviewed_ids = {alert_id for _, _, alert_id in reviews} - {a.id for a in new}
             reviewed = (
                 list(
-                    op.session.scalars(
+                    session.scalars(
                         assignments.only_assigned(select(Alert), actor.name, actor.role)
                         .where(Alert.id.in_(reviewed_ids))
                         .order_by(Alert.id)
@@ -279,8 +287,10 @@ class AlertService:
             )
             return {
                 "alerts": [self._describe(a, actor, self._required(op, a)) for a in new],
+                "positions": positions,
                 "updated": [self._describe(a, actor, self._required(op, a)) for a in reviewed],
-                "cursor": [new[-1].id if new else after_alert, max(after_review, last_review)],
+                "cursor": [positions[-1] if positions else after_alert,
+                           (int(reviews[-1][0]), reviews[-1][1]) if reviews else after_review],
             }
 
     def describe(self, op: Operation, alert: Alert) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ..governance import deployments as deployment_rules
 from ..governance.deployments import Amended
 from ..governance.gate import Scope, check
 from ..governance.permissions import PERMISSIONS, Refused, check_permission
+from ..storage.clock import database_now
 from ..storage.models import Deployment
 
 if TYPE_CHECKING:
@@ -103,11 +104,11 @@ def operate(
     A refusal or a failure rolls the operation back and is itself recorded in its own transaction,
     so the log shows what was attempted as well as what was done.
     """
-    at = now()
     try:
         with overt.db.session() as session:
             if action not in READ_ONLY_ACTIONS:
                 overt.db.write_lock(session)
+            at = database_now(session)  # one clock for every machine's windows (overt/storage/clock.py)
             check_permission(actor.role, action)
             deployment = None
             if deployment_id is not None:

@@ -9,7 +9,6 @@ retrospective search. Faces that match nothing leave nothing but the counts in `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -25,9 +24,10 @@ from ..governance import deployments as deployment_rules
 from ..governance.gate import Scope, check, effective_threshold
 from ..governance.permissions import Refused
 from ..governance.snapshot import check_source
+from ..storage.clock import database_now
 from ..storage.models import ActivityCount, Camera, Deployment
 from ..streams.pipeline import Candidate, Counts, Raised, Summary, Withdrawn
-from .core import Actor, gate, now, operate
+from .core import Actor, gate, operate
 
 if TYPE_CHECKING:
     from . import Overt
@@ -62,7 +62,7 @@ class CameraSession:
         try:
             with self.overt.db.session() as session:
                 deployment = deployment_rules.get(session, self.deployment_id)
-                gate(self.overt, session, deployment, self._scope(), now())
+                gate(self.overt, session, deployment, self._scope(), database_now(session))
             return True
         except Refused as exc:
             if isinstance(exc, deployment_rules.Amended):
@@ -107,9 +107,9 @@ class CameraSession:
 
     def record_counts(self, counts: Counts) -> None:
         """Add a period's numbers to the hourly row: the only trace of the faces that matched nothing."""
-        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         with self.overt.db.session() as session:
             self.overt.db.write_lock(session)  # a writer like any other: queue, never a stale snapshot
+            hour = database_now(session).replace(minute=0, second=0, microsecond=0)
             row = session.scalar(select(ActivityCount).where(
                 ActivityCount.deployment_id == self.deployment_id, ActivityCount.camera_id == self.camera,
                 ActivityCount.hour == hour))
@@ -155,9 +155,9 @@ class LiveService:
 
     def cameras_to_run(self) -> list[dict[str, Any]]:
         """(deployment, camera, source) for every live deployment in force now, for the supervisor."""
-        at = now()
         jobs = []
         with self.overt.db.session() as session:
+            at = database_now(session)
             for deployment in session.scalars(select(Deployment).where(Deployment.status.in_(("approved", "urgent")))):
                 if deployment.spec.get("mode") != "live":
                     continue

@@ -21,7 +21,9 @@ from .common import JPEG_RESPONSE, jpeg, needs
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 HEARTBEAT_SECONDS = 15.0
-Cursor = tuple[int | None, int]
+AFTER = "Cursor `<alert>.<review>`, each `<id>` or `<transaction>:<id>` as in the events' ids; default: from now."
+Position = tuple[int, int]  # (writer's transaction id, row id): overt/storage/commit_order.py
+Cursor = tuple[Position | None, Position]
 
 
 class Decision(BaseModel):
@@ -36,12 +38,27 @@ class Outcome(BaseModel):
     )
 
 
+def _position(text: str) -> Position | None:
+    """`<id>` (SQLite, and cursors from before the commit order) or `<transaction>:<id>` (PostgreSQL)."""
+    xid, _, row = text.rpartition(":")
+    if row.isdigit() and (xid.isdigit() or not xid):
+        return int(xid or 0), int(row)
+    return None
+
+
+def position_text(position: Position) -> str:
+    return f"{position[0]}:{position[1]}" if position[0] else str(position[1])
+
+
 def parse_cursor(text: str | None) -> Cursor:
-    """`"<alert>.<review>"` as sent in each event's id (EventSource returns it as Last-Event-ID)."""
+    """`"<alert>.<review>"` as sent in each event's id (EventSource returns it as Last-Event-ID); each part
+    is a position in commit order, `<id>` or `<transaction>:<id>`."""
     alert, _, review = (text or "").partition(".")
-    if alert.isdigit():
-        return int(alert), int(review) if review.isdigit() else 0
-    return None, 0
+    return _position(alert), _position(review) or (0, 0)
+
+
+def cursor_text(alert: Position, review: Position) -> str:
+    return f"{position_text(alert)}.{position_text(review)}"
 
 
 def event(kind: str, data: Any, event_id: str | None = None) -> str:
@@ -49,7 +66,8 @@ def event(kind: str, data: Any, event_id: str | None = None) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def alert_events(request: Request, overt: Overt, actor: Actor, cursor: tuple[int, int]) -> AsyncIterator[str]:
+async def alert_events(request: Request, overt: Overt, actor: Actor,
+                       cursor: tuple[Position, Position]) -> AsyncIterator[str]:
     """Poll the service for changes each second, until the stream's maximum age or the server stops.
 
     `alert` events carry new alerts, `update` events alerts whose reviews moved (counts and status only:
@@ -60,14 +78,15 @@ async def alert_events(request: Request, overt: Overt, actor: Actor, cursor: tup
     state.streams += 1
     try:
         alert_cursor, review_cursor = cursor
-        start = f"{alert_cursor}.{review_cursor}"  # as an id too, so a reconnect resumes here, not "from now"
+        start = cursor_text(alert_cursor, review_cursor)  # as an id too: a reconnect resumes here, not "from now"
         yield "retry: 3000\n\n" + event("ready", {"cursor": start}, start)
         started = last_beat = time.monotonic()
         while time.monotonic() - started < settings.sse_max_seconds and not state.closing.is_set():
             feed = await run_in_threadpool(overt.alerts.feed, actor, alert_cursor, review_cursor)
-            chunks = [event("alert", a, f"{a['id']}.{review_cursor}") for a in feed["alerts"]]
-            alert_cursor, review_cursor = feed["cursor"]
-            chunks += [event("update", a, f"{alert_cursor}.{review_cursor}") for a in feed["updated"]]
+            chunks = [event("alert", a, cursor_text(tuple(at), review_cursor))
+                      for a, at in zip(feed["alerts"], feed["positions"], strict=True)]
+            alert_cursor, review_cursor = (tuple(at) for at in feed["cursor"])
+            chunks += [event("update", a, cursor_text(alert_cursor, review_cursor)) for a in feed["updated"]]
             if not chunks and time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                 chunks.append(": keep-alive\n\n")
             if chunks:
@@ -101,14 +120,14 @@ async def stream(
     request: Request,
     actor: ActorDep,
     overt: OvertDep,
-    after: Annotated[str | None, Query(description="Cursor `<alert>.<review>`; default: from now.")] = None,
+    after: Annotated[str | None, Query(description=AFTER)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Alerts as they are raised and reviewed, as server-sent events (`alert`, `update`); reconnects resume."""
     state = request.app.state
     asked = parse_cursor(last_event_id or after)
     now = await run_in_threadpool(overt.alerts.feed, actor, None)  # a refusal is a plain 403, not a broken stream
-    cursor = (asked[0], asked[1]) if asked[0] is not None else tuple(now["cursor"])
+    cursor = (asked[0], asked[1]) if asked[0] is not None else tuple(tuple(at) for at in now["cursor"])
     if state.streams >= state.settings.sse_max_streams:
         return Response(
             json.dumps(error_body("busy", "too many live streams open; retry shortly")),
