@@ -167,6 +167,12 @@ def lock_chain(db: Database, session: Session, wait: bool = True) -> bool:
     return db.write_lock(session, wait)
 
 
+# Plain SQL, so rows arrive without type conversion (times as SQLite's text, see `stored_time`): what
+# verification reads, in both of its passes.
+STORED_RECORDS = text(
+    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
+    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
+)
 _HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from ..storage.models import AuditQueued, AuditRecord, Deployment
@@ -89,14 +89,15 @@ class LogGuard:
     ) -> list[_Decision]:
         """Matching records in chain order, then matching entries still queued (read first: an entry
         chained in between is then seen twice, never missed)."""
-        chained = [AuditRecord.action.in_(list(actions)), AuditRecord.outcome == "ok"]
-        queued = [AuditQueued.action.in_(list(actions)), AuditQueued.outcome == "ok"]
-        if deployment_id is not None:
-            chained.append(AuditRecord.deployment_id == deployment_id)
-            queued.append(AuditQueued.deployment_id == deployment_id)
-        if object_type is not None:
-            chained += [AuditRecord.object_type == object_type, AuditRecord.object_id == object_id]
-            queued += [AuditQueued.object_type == object_type, AuditQueued.object_id == object_id]
+        def matching(model: type[AuditRecord] | type[AuditQueued]) -> list[ColumnElement[bool]]:
+            where = [model.action.in_(list(actions)), model.outcome == "ok"]
+            if deployment_id is not None:
+                where.append(model.deployment_id == deployment_id)
+            if object_type is not None:
+                where += [model.object_type == object_type, model.object_id == object_id]
+            return where
+
+        queued, chained = matching(AuditQueued), matching(AuditRecord)
         waiting = read_queue(session, self.ring, *queued)
         records = list(session.scalars(select(AuditRecord).where(*chained).order_by(AuditRecord.seq)))
         for record in records:

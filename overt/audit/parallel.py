@@ -18,19 +18,11 @@ import multiprocessing
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-
 from ..storage.db import Database
-from .chain import STREAM_ROWS, chain_hash, stored_time
+from .chain import STORED_RECORDS, STREAM_ROWS, chain_hash, stored_time
 
 PARALLEL_FROM = 500_000  # SQLite only
 _STOP_EVERY = 10_000
-
-_HASHED = text(
-    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
-    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
-)
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -75,7 +67,7 @@ def _check(url: str, keys: dict[str, bytes] | None, stop: Any, out: Any) -> None
         macs = _Macs(MacKeyRing(None, keys, next(iter(keys))) if keys else None)  # type: ignore[arg-type]
         db = Database(url)
         with db.engine.connect() as conn:
-            for count, row in enumerate(conn.execution_options(yield_per=STREAM_ROWS).execute(_HASHED)):
+            for count, row in enumerate(conn.execution_options(yield_per=STREAM_ROWS).execute(STORED_RECORDS)):
                 seq = row[0]
                 if count % _STOP_EVERY == 0 and seq > stop.value:
                     break

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select
 
 from ..storage.db import Database
 from ..storage.models import AuditCheckpoint, AuditRecord
 from .binding import Binder, compare
 from .canonical import format_time
 from .chain import (
+    STORED_RECORDS,
     STREAM_ROWS,
     ZERO_HASH,
     chain_hash,
@@ -122,7 +123,7 @@ def verify_chain(
             checkpoints.in_db = _read_database(conn)
             checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
-            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(_RECORDS)  # values as stored
+            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(STORED_RECORDS)
             for row in rows:
                 records += 1
                 seq, action, hash_ = row[0], row[3], row[10]
@@ -214,13 +215,6 @@ def _check_witness(witnessed: Any, seen: dict[int, str], last: int) -> list[str]
             "or its records were removed in the instant after their commit"
         ]
     return []
-
-
-# Plain SQL, so rows arrive without type conversion (times as SQLite's text): see `stored_time`.
-_RECORDS = text(
-    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
-    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
-)
 
 
 def _read_lane_files(witness: HeadWitness | None, ring: MacKeyRing | None) -> list[LaneState]:
