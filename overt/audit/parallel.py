@@ -5,10 +5,10 @@ Hashing and HMACs are the larger half of verification and need nothing from othe
 is read twice at once, once by each process (SQLite's WAL and PostgreSQL both serve concurrent readers).
 Both passes stop at the first problem in chain order; `verify_chain` reports whichever comes first.
 
-Measured on 2 cores (docs/audit.md): at 1,000,000 records on SQLite, 9.2-10.5 s against 10.9-11.5 s in
-one pass; at 300,000 one pass is faster (starting the second process costs about a second). On
-PostgreSQL on the same machine both streams go through the server, which shares the cores, and two
-passes were slower at every size measured, so there it stays one pass.
+Measured on 2 cores (`bench/audit.py`, docs/audit.md): at 1,000,000 records on SQLite, 10.4 s against
+11.9 s in one pass; at 300,000 one pass is faster (starting the second process costs about a second).
+On PostgreSQL on the same machine both streams go through the server, which shares the cores, and two
+passes measured slower, so there it stays one pass.
 """
 
 from __future__ import annotations
