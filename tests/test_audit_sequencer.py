@@ -1,4 +1,5 @@
-"""The sequencer's window, as an insider would use it: entries committed but not yet chained.
+"""The sequencer, as an insider would use it: entries committed but not yet chained, writers that
+chain in their own transaction, and a chain whose end changes under a running process.
 
 A writer killed between its commit and chaining leaves its entries in `audit_queue`, authenticated.
 Here such a writer is a second process-like `Overt` whose chaining after commit is switched off (what a
@@ -17,7 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from overt.audit.chain import PG_LOCK_KEY
+from overt.audit.events import GateRefused
 from overt.audit.lanes import LANES_DIR
 from overt.governance.gate import Scope
 from overt.services import Overt, Refused, operate
@@ -183,5 +187,76 @@ def test_idle_lanes_whose_entries_are_chained_are_pruned(world: World) -> None:
     live.audit.checkpoint()  # chains the waiting entries and signs the head: the idle lanes go
     after = {p.name for p in lanes_dir.glob("*.json")}
     assert before and not before & after
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def evaluation(overt: Overt, tag: str = "0") -> None:
+    overt.record_if_installed("evaluation.run", model="m", dataset_sha256=tag * 64, metrics={"fmr": 0.001})
+
+
+def test_a_writer_alone_chains_in_its_own_transaction_and_a_rollback_leaves_nothing(world: World) -> None:
+    """Uncontended, the writer takes the chain lock in its transaction: records, MACs and tree nodes
+    commit with the work, nothing waits in the queue. Rolled back, none of it happened, and the head
+    witness is not left saying "pending"."""
+    overt = Overt(world.overt.settings)
+    before = world.last_seq()
+    evaluation(overt)
+    assert world.last_seq() == before + 1 and queued(world) == []
+    with pytest.raises(RuntimeError), overt.db.session() as session:
+        overt.audit.append(session, GateRefused(operation="identify", rule="window", reason="closed"), actor="op1")
+        session.flush()
+        raise RuntimeError("the operation failed after its record was written")
+    assert world.last_seq() == before + 1 and queued(world) == []
+    evaluation(overt)  # the process's cached chain end is still right
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_process_whose_chain_end_was_cut_under_it_chains_onto_the_database(world: World) -> None:
+    """A running process remembers the chain's end between its commits. An insider who cuts the newest
+    records (and their tree nodes) meanwhile must not make it chain onto records that are gone: it
+    follows the database's head, and verification reports the cut, not a broken link."""
+    running = Overt(world.overt.settings)
+    for _ in range(3):
+        evaluation(running)
+    top = world.last_seq()
+    world.sql("DELETE FROM audit_log WHERE seq > :keep", "DELETE FROM audit_tree WHERE idx * (1 << level) + "
+              "(1 << level) > :keep", keep=top - 2)
+    evaluation(running, "1")
+    (link,) = world.sql("SELECT prev_hash = (SELECT hash FROM audit_log WHERE seq = :keep) FROM audit_log "
+                        "WHERE seq = :next", keep=top - 2, next=top - 1)
+    assert link[0]
+    result = world.verify()
+    assert not result.ok and ("cut off" in result.problem or "missing" in result.problem), result.problem
+
+
+def test_a_tree_that_cannot_be_extended_does_not_stop_the_work(world: World) -> None:
+    """An insider deletes the Merkle tree's nodes: the chain cannot be extended until that is repaired,
+    but operations go on, their entries queued with their MACs, and verification names the damage."""
+    world.sql("DELETE FROM audit_tree")
+    evaluation(Overt(world.overt.settings))
+    assert [action for *_rest, action in queued(world)] == ["evaluation.run"]
+    result = world.verify()
+    assert not result.ok and "tree" in result.problem, result.problem
+
+
+def test_postgresql_writers_queue_while_another_holds_the_chain_lock(world: World) -> None:
+    """A writer that finds the chain lock taken queues instead of waiting; the holder looks at the queue
+    after letting go, and the next writer chains what waits."""
+    if world.overt.db.is_sqlite:
+        pytest.skip("SQLite's one writer always holds the chain lock")
+    holder = create_engine(world.url)
+    try:
+        with holder.connect() as conn:
+            assert conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": PG_LOCK_KEY})
+            writer = Overt(world.overt.settings)
+            evaluation(writer)
+            assert [action for *_rest, action in queued(world)] == ["evaluation.run"]
+            conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_LOCK_KEY})
+        evaluation(writer, "1")
+    finally:
+        holder.dispose()
+    assert queued(world) == []
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)

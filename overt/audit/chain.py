@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _str  # the C encoder canonical_json uses for strings
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from ..storage.db import Database
@@ -21,7 +21,7 @@ from .canonical import canonical_json, format_time
 
 ZERO_HASH = "0" * 64
 # Any constant works; all Overt processes must agree. ASCII "overtaud".
-_PG_LOCK_KEY = 0x6F76657274617564
+PG_LOCK_KEY = 0x6F76657274617564
 STREAM_ROWS = 10_000
 
 CHAIN_COLUMNS = (
@@ -161,9 +161,9 @@ def lock_chain(db: Database, session: Session, wait: bool = True) -> bool:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         if wait:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
             return True
-        return bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}))
+        return bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY}))
     return db.write_lock(session, wait)
 
 
@@ -176,7 +176,7 @@ STORED_RECORDS = text(
 _HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 
 
-def chain_head(session: Session) -> tuple[int, str]:
+def chain_head(conn: Connection | Session) -> tuple[int, str]:
     """The newest record's seq and hash; (0, ZERO_HASH) for an empty log."""
-    row = session.execute(_HEAD).first()
+    row = conn.execute(_HEAD).first()
     return (row[0], row[1]) if row else (0, ZERO_HASH)

@@ -17,6 +17,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ class Lane:
         self.busy = False
         self._ring = ring
         self._path = directory / f"{self.id}.json" if directory is not None else None
+        self._fd: int | None = None  # kept open: two writes a transaction, no open() each time
+        self._closer: weakref.finalize | None = None
 
     def begin(self, count: int) -> int:
         """Reserve the next `count` numbers for a transaction about to commit; returns the first."""
@@ -63,11 +66,16 @@ class Lane:
     def _write(self, committed: int, pending: int | None) -> None:
         if self._path is None:
             return
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            write_sealed(fd, self._ring, {"lane": self.id, "committed": committed, "pending": pending}, LANE_BYTES)
-        finally:
-            os.close(fd)
+        if self._fd is None or os.fstat(self._fd).st_nlink == 0:  # first write, or pruned while idle
+            self._close()
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._closer = weakref.finalize(self, os.close, self._fd)
+        write_sealed(self._fd, self._ring, {"lane": self.id, "committed": committed, "pending": pending}, LANE_BYTES)
+
+    def _close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+        self._fd, self._closer = None, None
 
 
 class Lanes:

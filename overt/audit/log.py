@@ -2,11 +2,11 @@
 
 Each record's hash covers its content and the previous record's hash, so changing, removing, inserting
 or reordering records breaks the chain. Each record also carries an HMAC under a key outside the
-database, so nobody holding only the database can append or rewrite a record that verifies. Writers
-queue their entries, authenticated, in their own transaction; the integrator chains them right after
-the commit, in batches (`sequencer.py`), so many writers share one chain without waiting on each
-other's commits. Cutting off the newest records is caught by the head witness (`head.py`) and the
-writers' lanes (`lanes.py`), files beside the keys. The records are the leaves of a Merkle tree
+database, so nobody holding only the database can append or rewrite a record that verifies. A writer
+chains its entries in its own transaction when the chain lock is free, and otherwise queues them,
+authenticated, for the lock's holder to chain in a batch (`sequencer.py`): many writers share one chain
+without waiting on each other's commits. Cutting off the newest records is caught by the head witness
+(`head.py`) and the writers' lanes (`lanes.py`), files beside the keys. The records are the leaves of a Merkle tree
 (`merkle.py`, `tree.py`); signed tree heads (Ed25519) are stored in `audit_checkpoints`, as lines of an
 external file and on the public site, so outsiders who keep one can later prove that the log was not
 rewritten — even by someone holding every key. Rows of the tables that gate action are bound to the log
@@ -64,7 +64,10 @@ _PENDING = "overt.audit.pending_checkpoint_lines"
 _QUEUE = "overt.audit.queued_entries"
 _ACTOR = "overt.audit.actor"
 _LANE = "overt.audit.lane"
-_INTEGRATE = "overt.audit.integrate"
+_INTEGRATE = "overt.audit.integrate"  # after the commit: _TRY the chain lock, or _LOOK at the queue first
+_STEP = "overt.audit.chained_here"
+_TRY, _LOOK = "try", "look"
+_QUEUE_INSERT = insert(AuditQueued.__table__)
 _ROTATED = "overt.audit.rotated_from"
 
 log = logging.getLogger(__name__)
@@ -99,8 +102,8 @@ class ExportResult:
 
 
 class AuditLog:
-    """Appends events inside the caller's transaction, chains them after its commit, checkpoints the
-    chain, exports and queries it."""
+    """Appends events inside the caller's transaction (`integrate=False`: only queued, as a writer killed
+    before chaining leaves them), checkpoints the chain, exports and queries it."""
 
     def __init__(
         self,
@@ -152,8 +155,9 @@ class AuditLog:
         object_type: str = "",
         object_id: str = "",
     ) -> None:
-        """Add `event` to `session`'s transaction: it is queued, authenticated, when that transaction
-        commits (or dropped with it), and chained right after the commit (`sequencer.py`)."""
+        """Add `event` to `session`'s transaction: at its commit it is chained there, or queued with its
+        MAC and chained right after by whoever holds the chain lock (`sequencer.py`); dropped with a
+        rollback."""
         if EVENTS.get(event.name) is not type(event):
             raise TypeError(f"{type(event).__name__} is not a registered audit event")
         if outcome not in OUTCOMES:
@@ -345,13 +349,26 @@ class AuditLog:
         session.info[_LANE] = (lane, first + len(entries) - 1)
         for number, entry in enumerate(entries, first):
             entry["lane"], entry["lane_seq"] = lane.id, number
+        step = self.integrator.chain_here(session, entries) if self.integrate_after_commit else None
+        if step is not None:
+            session.info[_STEP] = step
+            # Nothing else could queue while SQLite's one writer held the lock; on PostgreSQL others may
+            # have, and whoever lets go of the lock looks at the queue again.
+            if not self.db.is_sqlite:
+                session.info[_INTEGRATE] = _LOOK
+            return
+        for entry in entries:
             entry["mac"] = self.mac_keys.mac(queued_message(entry), entry["mac_key_id"])
-        session.execute(insert(AuditQueued.__table__), entries)
+        session.connection().execute(_QUEUE_INSERT, entries)  # Core, without the ORM's execute machinery
+        session.info[_INTEGRATE] = _TRY
 
     def _after_commit(self, session: Session) -> None:
         session.info.pop(_ROTATED, None)
-        if self._settle(session, committed=True):
-            session.info[_INTEGRATE] = True
+        step = session.info.pop(_STEP, None)
+        if step is not None:
+            self.integrator.settle(step, committed=True)
+        if not self._settle(session, committed=True):
+            session.info.pop(_INTEGRATE, None)
 
     def _after_soft_rollback(self, session: Session, transaction: SessionTransaction) -> None:
         queued = session.info.get(_QUEUE)
@@ -361,6 +378,10 @@ class AuditLog:
     def _after_rollback(self, session: Session) -> None:
         self.binder.forget(session)
         session.info.pop(_QUEUE, None)
+        session.info.pop(_INTEGRATE, None)
+        step = session.info.pop(_STEP, None)
+        if step is not None:
+            self.integrator.settle(step, committed=False)
         rotated = session.info.pop(_ROTATED, None)
         if rotated is not None:
             self.mac_keys.current_id, self.signing_key = rotated
@@ -379,13 +400,15 @@ class AuditLog:
         return committed
 
     def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
-        """Chain what this transaction queued, once it has released its locks (SQLite's writer flock)."""
+        """Chain what waits in the queue (this transaction's entries, or others' queued while it held the
+        chain lock), once it has released its locks."""
         if transaction.parent is not None:
             return
-        if not session.info.pop(_INTEGRATE, False) or not self.integrate_after_commit:
+        how = session.info.pop(_INTEGRATE, None)
+        if how is None or not self.integrate_after_commit:
             return
         try:
-            self.integrator.integrate(wait=False)
+            self.integrator.integrate(wait=False, look_first=how == _LOOK)
         except Exception as exc:  # the work is committed; its entries wait, authenticated, for the next one
             log.error("audit entries queued but not yet chained: %s", exc)
 

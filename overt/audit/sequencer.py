@@ -1,16 +1,19 @@
-"""The sequencer: writers queue authenticated entries; one integrator at a time chains them in batches.
+"""The sequencer: one chain, many writers; a writer chains in its own transaction when it can, else queues.
 
-A chain needs one order, so appending to it is serial; when each writer held the chain's lock until its
-own transaction committed, commits (an fsync each) were serialised and the log managed a few hundred
-records a second. Certificate Transparency logs separate the two steps, and so does Overt:
+A chain needs one order, so appending to it is serial; when each writer waited for the chain's lock and
+held it through its commit, commits (an fsync each) were serialised. Certificate Transparency logs
+separate ordering from accepting, and so does Overt, without ever waiting for the lock:
 
-1. A writer's transaction inserts its entries into `audit_queue`, each with an HMAC over its content,
-   its lane and its number in the lane (`lanes.py`). No chain lock, no head to read: writers commit
-   concurrently, and the entry commits with the work it describes, authenticated ("no unsigned window").
-2. After the commit, the writer integrates: under the chain lock, in one transaction, every queued entry
-   (its own and any others') is checked, given the next seq, hashed into the chain, MAC'd as a record,
-   added to the Merkle tree, signed at checkpoints, and deleted from the queue. Concurrent committers
-   find their entries already taken by whoever held the lock: one commit carries many (group commit).
+1. At its commit, a writer *tries* the chain lock inside its own transaction. Taken (always on SQLite,
+   whose one writer already holds it): it chains its entries there and then, together with any that
+   others queued: seq, hash, record MAC, Merkle nodes, signed heads, head witness. One transaction,
+   one commit; the records commit with the work they describe.
+2. Not taken (PostgreSQL, another writer is chaining): it inserts its entries into `audit_queue`, each
+   with an HMAC over its content, its lane and its number in the lane (`lanes.py`), and commits without
+   waiting. Still authenticated from the first instant ("no unsigned window").
+3. After any commit that queued, or that held the lock while others could queue, the writer tries the
+   lock again and chains what waits (`integrate`). Whoever lets go of the lock looks at the queue once
+   more, so every committed entry is chained without delay, by its writer or by the lock's holder.
 
 An operation therefore returns with its records chained. Entries that wait (their writer died between
 the two steps) are chained by the next process that integrates; meanwhile the log guard and `audit
@@ -22,11 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..storage.models import AuditCheckpoint, AuditQueued, AuditRecord
@@ -36,7 +39,9 @@ from .events import AuditKeysRotated
 from .head import Head
 from .keys import SigningKey
 from .merkle import Frontier, leaf_hash
-from .tree import insert_nodes, stored_nodes
+from .sealed import SealedFileError
+from .tree import TreeError, insert_nodes, stored_nodes
+from .trylock import TryLock
 
 if TYPE_CHECKING:
     from .log import AuditLog
@@ -63,6 +68,10 @@ QUEUE_COLUMNS = (
 
 
 _NEXT_BATCH = select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH)
+CATCH_UP = 1_000  # records chained by others that a tip is moved over, rather than rebuilt from the tree
+_FROM = (select(AuditRecord.seq, AuditRecord.prev_hash, AuditRecord.hash, AuditRecord.action, AuditRecord.outcome,
+                AuditRecord.details)
+         .where(AuditRecord.seq >= bindparam("seq")).order_by(AuditRecord.seq).limit(CATCH_UP + 1))
 _ANY_QUEUED = select(AuditQueued.id).limit(1)
 
 
@@ -122,23 +131,29 @@ def read_queue(conn: Connection | Session, ring: Any, *conditions: Any) -> list[
 
 
 class Integrator:
-    """Moves queued entries into the chain, in batches, under the chain lock (one integrator at a time)."""
+    """Moves entries into the chain under the chain lock: queued ones in batches, and a committing
+    writer's own in its transaction (`chain_here`)."""
 
     def __init__(self, audit: AuditLog) -> None:
         self.audit = audit
         self._tip: _Tip | None = None  # the chain's end as this process last chained it
         self._next_prune = 0.0
+        self._trylock = TryLock(audit.db.engine) if not audit.db.is_sqlite else None
+        self._contended = False  # PostgreSQL: this process's last try of the chain lock found it taken
 
-    def integrate(self, sign: bool = False, wait: bool = True) -> int:
+    def integrate(self, sign: bool = False, wait: bool = True, look_first: bool = False) -> int:
         """Chain everything queued (`sign`: then sign the head); returns how many records were added.
 
         Without `wait` (after a writer's commit) the lock is only tried: if another process holds it, this
         returns at once and leaves the entries to that holder, which looks at the queue again after each
         of its commits, before it lets go. So writers never queue on the lock, one holder chains many
         writers' entries, and every committed entry is chained by someone without delay. (Entries the
-        integrator refuses as forged stay queued, and do not keep it looping.)
+        integrator refuses as forged stay queued, and do not keep it looping.) `look_first`: only if
+        anything is queued (a read without the lock, cheaper than trying it).
         """
         total, refused = 0, set[int]()
+        if look_first and not self._queued(refused):
+            return 0
         while True:
             batch = self._batch(False, wait)
             if not batch.locked:
@@ -151,52 +166,143 @@ class Integrator:
             self._batch(True, True)
         return total
 
+    def chain_here(self, session: Session, own: list[dict[str, Any]]) -> Step | None:
+        """At a writer's commit: if this transaction can take the chain lock without waiting, chain
+        `own` (entries with their lanes, not yet MAC'd) in it, after whatever is queued; the returned
+        step is settled after the commit or rollback. None: the lock is taken, or something prevents
+        chaining `own` now (a full queue ahead of it, a key this process has not yet seen in force);
+        the caller queues them instead.
+
+        On PostgreSQL, after this process last found the lock taken, it does not try here until it next
+        takes the lock after a commit: under contention a try in the transaction mostly fails, and costs
+        a round trip each time; the holder chains queued entries in large batches anyway."""
+        if self._contended or not lock_chain(self.audit.db, session, wait=False):
+            self._contended = self._trylock is not None
+            return None
+        try:
+            plan = self._plan(session, own, sign=False)
+        except (TreeError, SealedFileError, ValueError, KeyError) as exc:  # tampered: queue, let verify say
+            log.error("audit entries queued, not chained: %s", exc)
+            return None
+        return self._apply(session, plan) if plan is not None else None
+
+    def settle(self, step: Step, committed: bool) -> None:
+        """After the commit (or rollback) of a transaction that chained: the head witness moves on (or
+        back), this process's tip is kept (or forgotten), idle lanes are pruned now and then."""
+        witness = self.audit.witness
+        if step.began is not None and witness is not None:
+            witness.settle(step.began, committed, step.signed)
+        if not committed:
+            self._tip = None
+            return
+        if step.tip is not None:
+            self._tip = step.tip
+        if step.signed is not None and time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            self.audit.lanes.prune(self._chained_up_to)
+
     def _queued(self, refused: set[int]) -> bool:
         """Whether anything but the refused entries waits in the queue (a cheap read, without the lock)."""
+        if self._trylock is not None:
+            return bool(self._trylock.anything_queued(refused))
         query = _ANY_QUEUED if not refused else _ANY_QUEUED.where(AuditQueued.id.not_in(sorted(refused)))
         with self.audit.db.engine.connect() as conn:
             return conn.scalar(query) is not None
 
     def _batch(self, sign: bool, wait: bool) -> _Batch:
         """One transaction under the chain lock (None of it without the lock, when not `wait`ing)."""
-        audit = self.audit
-        witness, began, signed = audit.witness, None, None
+        if wait or self._trylock is None:
+            return self._locked_batch(sign, wait, held=False)
+        self._contended = not self._trylock.acquire()
+        if self._contended:
+            return _Batch(locked=False)
         try:
-            with audit.db.session() as session:
-                if not lock_chain(audit.db, session, wait):
+            return self._locked_batch(sign, wait, held=True)
+        finally:
+            self._trylock.release()
+
+    def _locked_batch(self, sign: bool, wait: bool, held: bool) -> _Batch:
+        """The transaction of `_batch`; `held`: this process holds the chain lock already (`TryLock`)."""
+        step = None
+        try:
+            with self.audit.db.session() as session:
+                if not held and not lock_chain(self.audit.db, session, wait):
                     return _Batch(locked=False)
-                rows = [r._mapping for r in session.execute(_NEXT_BATCH)]
-                seq, prev = chain_head(session)
-                base = Head(seq, prev) if seq else None
-                if not rows and not (sign and seq and not _signed_at(session, seq)):
-                    return _Batch()
-                chained = self._chain(session, rows, seq, prev)
-                if chained.records:
-                    session.execute(insert(AuditRecord.__table__), chained.records)
-                    insert_nodes(session, chained.nodes)
-                    session.execute(delete(AuditQueued.__table__).where(AuditQueued.id.in_(chained.done)))
-                for seq_, hash_, root, key in chained.heads:
-                    signed = audit.sign_head(session, seq_, hash_, root, key)
-                head = chained.head or base
-                if sign and head is not None and signed != head.seq and not _signed_at(session, head.seq):
-                    signed = audit.sign_head(session, head.seq, head.hash, audit.root_at(session, head.seq),
-                                             chained.signing)
-                if witness is not None and head is not None and (chained.records or signed is not None):
-                    witness.begin(base, head, signed)
-                    began = head
+                step = self._step(session, [], sign)
         except BaseException:
-            self._tip = None
-            if began is not None and witness is not None:
-                witness.settle(began, False, signed)
+            self.settle(step or Step(), committed=False)
             raise
-        if began is not None and witness is not None:
-            witness.settle(began, True, signed)
-        if chained.tip is not None:
-            self._tip = chained.tip
-        if signed is not None and time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + PRUNE_EVERY_S
-            audit.lanes.prune(self._chained_up_to)
-        return _Batch(added=len(chained.records), refused={r["id"] for r in rows} - set(chained.done))
+        assert step is not None
+        self.settle(step, committed=True)
+        return _Batch(added=step.added, refused=step.refused)
+
+    def _step(self, session: Session, own: list[dict[str, Any]], sign: bool) -> Step | None:
+        """Under the chain lock: chain what is queued, then `own`; sign; tell the head witness."""
+        plan = self._plan(session, own, sign)
+        return self._apply(session, plan) if plan is not None else None
+
+    def _plan(self, session: Session, own: list[dict[str, Any]], sign: bool) -> _Plan | None:
+        """Everything but the writes: read the queue and the chain's end, chain, tell the head witness
+        what this transaction is about to commit. A tampered database or file fails here, before anything
+        is written, so a writer can still queue its entries in the same transaction."""
+        audit, witness, conn = self.audit, self.audit.witness, session.connection()
+        rows = [r._mapping for r in conn.execute(_NEXT_BATCH)]
+        if own and len(rows) == BATCH:
+            return None  # more waits than one batch: `own` must come after it, in its writer's lane order
+        tip = self._caught_up(conn)
+        seq, prev = (tip.seq, tip.hash) if tip is not None else chain_head(conn)
+        base = Head(seq, prev) if seq else None
+        if not rows and not own and not (sign and seq and not _signed_at(session, seq)):
+            return _Plan(rows, _Chained(signing=audit.signing_key))
+        chained = self._chain(rows, own, tip or self._rebuilt(conn, seq, prev))
+        if chained is None:
+            return None
+        head, heads = chained.head or base, list(chained.heads)
+        if sign and head is not None and (not heads or heads[-1][0] != head.seq) and not _signed_at(session, head.seq):
+            heads.append((head.seq, head.hash, audit.root_at(session, head.seq), chained.signing))
+        signed = heads[-1][0] if heads else None
+        began = None
+        if witness is not None and head is not None and (chained.records or signed is not None):
+            witness.begin(base, head, signed)
+            began = head
+        return _Plan(rows, chained, heads, began, signed)
+
+    def _apply(self, session: Session, plan: _Plan) -> Step:
+        """The writes of `plan`: records, tree nodes, queue rows taken, signed heads."""
+        chained, conn = plan.chained, session.connection()
+        try:
+            if chained.records:
+                conn.execute(insert(AuditRecord.__table__), chained.records)
+                insert_nodes(conn, chained.nodes)
+            if chained.done:
+                conn.execute(delete(AuditQueued.__table__).where(AuditQueued.id.in_(chained.done)))
+            for seq, hash_, root, key in plan.heads:
+                self.audit.sign_head(session, seq, hash_, root, key)
+        except BaseException:
+            if plan.began is not None and self.audit.witness is not None:
+                self.audit.witness.settle(plan.began, False, plan.signed)
+            raise
+        return Step(added=len(chained.records), refused={r["id"] for r in plan.rows} - set(chained.done),
+                    began=plan.began, signed=plan.signed, tip=chained.tip)
+
+    def _caught_up(self, conn: Connection) -> _Tip | None:
+        """This process's tip moved over what others chained since, read in one query: the chain's end
+        (None when this process has no tip yet, or the log no longer continues it, or others chained
+        more than `CATCH_UP` records meanwhile: then the tip is rebuilt)."""
+        tip = self._tip
+        if tip is None:
+            return None
+        rows = conn.execute(_FROM, {"seq": tip.seq}).all()
+        if not rows or len(rows) > CATCH_UP or (rows[0][0], rows[0][2]) != (tip.seq, tip.hash):
+            return None
+        return tip.catch_up(rows[1:], self.audit.signing_keys)
+
+    def _rebuilt(self, conn: Connection, seq: int, prev: str) -> _Tip:
+        """The chain's end at (seq, prev) from the stored tree's right edge and the log's key history."""
+        mac_id, signing_id = keys_named_by_log(conn)
+        audit = self.audit
+        signing = audit.signing_keys.get(signing_id, audit.signing_key) if signing_id else audit.signing_key
+        return _Tip(seq, prev, Frontier.at(seq, stored_nodes(conn)), mac_id, signing)
 
     def _chained_up_to(self, lanes: list[str]) -> dict[str, int]:
         with self.audit.db.engine.connect() as conn:
@@ -204,24 +310,22 @@ class Integrator:
                                 .where(AuditRecord.lane.in_(lanes)).group_by(AuditRecord.lane))
             return {lane: top for lane, top in rows}
 
-    def _chain(self, session: Session, rows: list[Mapping[str, Any]], seq: int, prev: str) -> _Chained:
-        """The records, tree nodes, checkpoints and queue ids of the entries that can be chained now."""
+    def _chain(self, rows: list[Mapping[str, Any]], own: list[dict[str, Any]], tip: _Tip) -> _Chained | None:
+        """The records, tree nodes, checkpoints and queue ids of the queued entries that can be chained
+        after `tip` now, followed by `own`; None if one of `own` cannot be (its key is not the one in force)."""
         audit, ring = self.audit, self.audit.mac_keys
-        tip = self._tip
-        if tip is None or (tip.seq, tip.hash) != (seq, prev):  # another process chained meanwhile
-            mac_id, signing_id = keys_named_by_log(session)
-            signing = audit.signing_keys.get(signing_id, audit.signing_key) if signing_id else audit.signing_key
-            tip = _Tip(seq, prev, Frontier.at(seq, stored_nodes(session)) if rows else Frontier(), mac_id, signing)
         out = _Chained(signing=tip.signing)
-        if not rows:
+        if not rows and not own:
             return out
-        frontier, mac_id = tip.frontier.copy(), tip.mac_id
-        for entry in rows:
-            kid = entry["mac_key_id"]
-            if (mac_id is not None and kid != mac_id) or not ring.check(kid, queued_message(entry), entry["mac"]):
+        seq, prev, frontier, mac_id = tip.seq, tip.hash, tip.frontier.copy(), tip.mac_id
+        for entry in [*rows, *own]:
+            kid, queue_id = entry["mac_key_id"], entry.get("id")
+            if mac_id is not None and kid != mac_id and queue_id is None:
+                return None
+            if (mac_id is not None and kid != mac_id) or (
+                    queue_id is not None and not ring.check(kid, queued_message(entry), entry["mac"])):
                 log.error("audit queue entry %s (lane %s, %s) is not authenticated with the key in force: "
-                          "left in the queue; run `overt audit verify`", entry["id"], entry["lane"],
-                          entry["lane_seq"])
+                          "left in the queue; run `overt audit verify`", queue_id, entry["lane"], entry["lane_seq"])
                 continue
             mac_id = kid
             seq += 1
@@ -237,7 +341,8 @@ class Integrator:
                 "mac": ring.mac(record_mac_message(hash_, entry["lane"], entry["lane_seq"]), kid),
                 "mac_key_id": kid,
             })
-            out.done.append(entry["id"])
+            if queue_id is not None:
+                out.done.append(queue_id)
             if seq % audit.checkpoint_every == 0:
                 out.heads.append((seq, hash_, frontier.root().hex(), out.signing))
             prev = hash_
@@ -249,6 +354,31 @@ class Integrator:
             out.head = Head(seq, prev)
             out.tip = _Tip(seq, prev, frontier, mac_id, out.signing)
         return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a transaction under the chain lock will write: the queued rows it read, what they and the
+    writer's own entries chain to, the heads to sign (seq, hash, root, key), and what the head witness
+    was told (the head about to commit, the newest head signed)."""
+
+    rows: list[Mapping[str, Any]]
+    chained: _Chained
+    heads: list[tuple[int, str, str, SigningKey]] = field(default_factory=list)
+    began: Head | None = None
+    signed: int | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one transaction under the chain lock did, to settle after its commit or rollback: records
+    added, queued entries refused, the head the witness was told about, the head signed, the new tip."""
+
+    added: int = 0
+    refused: set[int] = field(default_factory=set)
+    began: Head | None = None
+    signed: int | None = None
+    tip: _Tip | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +415,20 @@ class _Tip:
     frontier: Frontier
     mac_id: str | None
     signing: SigningKey
+
+    def catch_up(self, rows: Iterable[Any], signing_keys: Mapping[str, SigningKey]) -> _Tip | None:
+        """This tip moved over the records chained after it (seq, prev_hash, hash, action, outcome,
+        details, in seq order); None if they do not continue it (the log was cut or rewritten meanwhile)."""
+        frontier, prev, mac_id, signing = self.frontier.copy(), self.hash, self.mac_id, self.signing
+        for seq, prev_hash, hash_, action, outcome, details in rows:
+            if seq != frontier.size + 1 or prev_hash != prev:
+                return None
+            frontier.append(leaf_hash(bytes.fromhex(hash_)))
+            if action == AuditKeysRotated.name and outcome == "ok":
+                rotation = json.loads(details)
+                mac_id, signing = rotation["new_mac_key"], signing_keys.get(rotation["new_signing_key"], signing)
+            prev = hash_
+        return _Tip(frontier.size, prev, frontier, mac_id, signing)
 
 
 def _signed_at(session: Session, seq: int) -> bool:

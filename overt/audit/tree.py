@@ -52,14 +52,11 @@ def stored_nodes(conn: Connection | Session) -> Nodes:
     return fetch
 
 
-def insert_nodes(session: Session, rows: list[dict[str, object]]) -> None:
+def insert_nodes(conn: Connection, rows: list[dict[str, object]]) -> None:
     """Store completed subtrees ({"level", "idx", "hash"}). A node already there means records were cut off
     and their seqs reused (the tamper is reported by verification); chaining must not fail on it, so the
     stale node is left as evidence."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql.insert(AuditTreeNode).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(AuditTreeNode).on_conflict_do_nothing()
-    session.execute(statement, rows)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(AuditTreeNode.__table__).on_conflict_do_nothing(), rows)

@@ -45,6 +45,7 @@ from .merkle import Frontier, leaf_hash
 from .parallel import PARALLEL_FROM, HashChecker, Problem
 from .sealed import SealedFileError
 from .sequencer import Queued, read_queue
+from .tree import TreeError, stored_nodes
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def verify_chain(
                 if seq in checkpoints.seqs:
                     checkpoints.check_record(seq, prev, frontier.root().hex())
             checkpoints.check_beyond(last)
+            _check_tree_edge(conn, frontier)
             if witnessed is not None:
                 warnings += _check_witness(witnessed, seen, last)
             checkpoints.check_coverage(last, macs.legacy_end, witnessed)
@@ -178,6 +180,27 @@ def verify_chain(
         if checker is not None:
             checker.close()
     return VerifyResult(True, records, checkpoints.count, None, None, [], warnings, frontier.root().hex())
+
+
+def _check_tree_edge(conn: Connection, frontier: Frontier) -> None:
+    """The stored tree's right edge must be what the records make: new records are added to it (a
+    writer cannot extend a damaged one), and every proof of the current tree reads it."""
+    edge = [(key, value) for key, (_level, value) in zip(frontier.edge(), frontier.stack, strict=True) if key[0] > 0]
+    nodes = stored_nodes(conn)
+    try:
+        stored = nodes({key for key, _value in edge})
+    except TreeError:  # which ones: one by one (a damaged tree only)
+        stored = {}
+        for key, _value in edge:
+            try:
+                stored.update(nodes({key}))
+            except TreeError:
+                continue
+    for (level, idx), value in edge:
+        if stored.get((level, idx)) != value:
+            what = "is missing (deleted)" if (level, idx) not in stored else "does not match the records (edited)"
+            raise _Failed(None, f"the audit tree's node at level {level}, index {idx} {what}: records cannot be "
+                                "added to the tree and its proofs fail")
 
 
 def _size(db: Database) -> int:

@@ -36,7 +36,9 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if self._writers_file is not None:
+        if self._writers_file is not None:  # first among the listeners: other writers go on at once
+            event.listen(self._sessions, "after_commit", _release_writer_after_commit)
+            event.listen(self._sessions, "after_rollback", _release_writer_now)
             event.listen(self._sessions, "after_transaction_end", _release_writer)
 
     @contextmanager
@@ -88,9 +90,21 @@ class Database:
         self.engine.dispose()
 
 
+def _release_writer_now(session: Session) -> None:
+    """The database transaction has ended: the next writer may go on (closing the file releases the flock)."""
+    fd = session.info.pop(_WRITER_FD, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _release_writer_after_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a released savepoint is not the transaction's end
+        _release_writer_now(session)
+
+
 def _release_writer(session: Session, transaction: Any) -> None:
-    if transaction.parent is None and _WRITER_FD in session.info:
-        os.close(session.info.pop(_WRITER_FD))  # closing releases the flock
+    if transaction.parent is None:  # whatever ended it, without a commit or rollback event
+        _release_writer_now(session)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
