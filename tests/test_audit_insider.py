@@ -314,6 +314,33 @@ def test_kill_9_then_deleting_the_newest_records_is_detected(world: World, with_
     assert not result.ok and "cut off" in (result.problem or ""), result.problem
 
 
+KILLED_AT_COMMIT = """
+import os, signal, sys
+from overt.config import Settings
+from overt.services import Overt
+overt = Overt(Settings(home=sys.argv[1], database_url=sys.argv[2] or None))
+overt.audit.checkpoint_every = 1  # this transaction also signs a tree head
+# After the log has chained the record and told the head witness, before the database commits: the worst moment.
+overt.db.listen("before_commit", lambda session: os.kill(os.getpid(), signal.SIGKILL))
+overt.record_separately("gate.refused", actor="op", outcome="refused", operation="enroll", rule="role", reason="x")
+"""
+
+
+def test_kill_9_between_telling_the_witness_and_committing_is_an_interrupted_commit(world: World) -> None:
+    """The head witness already names the head, and the head signed, that never committed: verification
+    reports an interrupted commit, not deleted records or checkpoints; the next writer goes on."""
+    url = world.url if "postgresql" in world.url else ""
+    before = world.last_seq()
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT_COMMIT, str(world.home), url], timeout=120)
+    assert killed.returncode == -signal.SIGKILL and world.last_seq() == before
+    result = world.verify()
+    assert result.ok and any("interrupted" in w for w in result.warnings), (result.problem, result.warnings)
+    Overt(world.overt.settings).record_separately("gate.refused", actor="op", outcome="refused",
+                                                  operation="enroll", rule="role", reason="after the crash")
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
 def test_many_processes_append_one_chain(world: World) -> None:
     """Four processes write at once: one contiguous, authenticated chain, no fork and no gap."""
     url = world.url if "postgresql" in world.url else ""
@@ -386,7 +413,7 @@ def root_rewrites(world: World, swap_key: bool) -> None:
     last = Head(rows[-1][0], roots[rows[-1][0]][0])
     witness = HeadWitness(keys_dir / "audit_head.json", ring)
     witness.begin(None, last, None)
-    witness.settle(last, committed=True, signed=None)
+    witness.settle(last, committed=True)
     if swap_key:
         for path in keys_dir.glob("audit_ed25519*"):
             path.unlink()

@@ -45,6 +45,7 @@ class Witnessed:
     committed: Head | None
     pending: Head | None
     signed: int | None = None
+    pending_signed: int | None = None  # the head the pending transaction signs, counted once it committed
 
 
 HeadFileError = SealedFileError  # the head file is unreadable, malformed, or forged (one-line message)
@@ -59,21 +60,25 @@ class HeadWitness:
 
     def begin(self, committed: Head | None, pending: Head, signed: int | None) -> None:
         """Before the commit: the database's head as this transaction found it, the one it adds, and the
-        newest checkpoint it signs (if any)."""
+        newest checkpoint it signs (if any). A transaction still pending in the file whose head is the one
+        found committed (its writer had not yet settled): its signed head counts from now on."""
         with self._locked() as fd:
             current = self._parse(os.pread(fd, 1 << 16, 0))
-            self._write(fd, Witnessed(committed, pending, _newest(current.signed if current else None, signed)))
+            known = current.signed if current else None
+            if current is not None and current.pending is not None and current.pending == committed:
+                known = _newest(known, current.pending_signed)
+            self._write(fd, Witnessed(committed, pending, known, signed))
 
-    def settle(self, pending: Head, committed: bool, signed: int | None) -> None:
+    def settle(self, pending: Head, committed: bool) -> None:
         """After the commit (or rollback): the file moves on only if it still names this transaction."""
         with self._locked() as fd:
             current = self._parse(os.pread(fd, 1 << 16, 0))
             if current is None or current.pending != pending:
                 return
             if committed:
-                self._write(fd, Witnessed(pending, None, current.signed))
+                self._write(fd, Witnessed(pending, None, _newest(current.signed, current.pending_signed)))
             else:
-                self._write(fd, Witnessed(current.committed, None, _unsigned(current.signed, signed)))
+                self._write(fd, Witnessed(current.committed, None, current.signed))
 
     def read(self) -> Witnessed | None:
         """The file's state; None when there is no file (no process has appended since version 0003)."""
@@ -94,6 +99,7 @@ class HeadWitness:
             "committed": state.committed.as_dict() if state.committed else None,
             "pending": state.pending.as_dict() if state.pending else None,
             "signed": state.signed,
+            "pending_signed": state.pending_signed,
         }
         write_sealed(fd, self.ring, body, RECORD_BYTES)
 
@@ -106,6 +112,7 @@ class HeadWitness:
                 Head(int(raw["committed"]["seq"]), str(raw["committed"]["hash"])) if raw["committed"] else None,
                 Head(int(raw["pending"]["seq"]), str(raw["pending"]["hash"])) if raw["pending"] else None,
                 int(raw["signed"]) if raw.get("signed") is not None else None,
+                int(raw["pending_signed"]) if raw.get("pending_signed") is not None else None,
             )
         except (ValueError, KeyError, TypeError):
             raise HeadFileError(f"the audit head file {self.path} is not an audit head file") from None
@@ -116,11 +123,6 @@ class HeadWitness:
 
 def _newest(known: int | None, signed: int | None) -> int | None:
     return max(v for v in (known, signed) if v is not None) if (known, signed) != (None, None) else None
-
-
-def _unsigned(known: int | None, rolled_back: int | None) -> int | None:
-    """A rolled-back transaction's checkpoint never happened: forget it if it was the newest."""
-    return None if known is not None and known == rolled_back else known
 
 
 class _Locked:

@@ -1,14 +1,16 @@
 """Writers' lanes: each thread that appends numbers its own entries, and remembers outside the database
 how far it got, so that deleting an entry before it is chained is noticed.
 
-Entries wait in `audit_queue` between their writer's commit and the integrator's (see `sequencer.py`).
-The chain's head witness cannot see them yet, so each writing thread has a lane: an id of its own, a
-counter without gaps (a rolled-back transaction gives its numbers back), and a sealed file in the keys
-folder saying which number it is about to commit ("pending") and which it has committed. Verification
-then requires, for every lane, the entries 1..committed in the chain or the queue, in order: removing a
-queued entry, or the newest ones, breaks that. A writer killed between its commit and the "committed"
-write leaves "pending": an interrupted commit, reported as a warning, the same window the head witness
-states. Lanes are per thread, so concurrent writers never wait for each other here.
+Entries that a writer could not chain in its own transaction wait in `audit_queue` until the chain
+lock's holder chains them (see `sequencer.py`). The chain's head witness cannot see them yet, so each
+writing thread has a lane: an id of its own, a counter without gaps (a rolled-back transaction gives its
+numbers back), and a sealed file in the keys folder saying which number it is about to commit to the
+queue ("pending") and which it has committed. Verification then requires, for every lane, the entries
+1..committed in the chain or the queue, in order: removing a queued entry, or the newest ones, breaks
+that. A writer killed between its commit and the "committed" write leaves "pending": an interrupted
+commit, reported as a warning, the same window the head witness states. Entries chained in their own
+transaction are numbered too, but their file is not written: the head witness guards them, as it guards
+everything chained. Lanes are per thread, so concurrent writers never wait for each other here.
 """
 
 from __future__ import annotations
@@ -47,21 +49,30 @@ class Lane:
         self.busy = False
         self._ring = ring
         self._path = directory / f"{self.id}.json" if directory is not None else None
+        self._pending = 0
+        self._written = False  # this transaction's numbers were written to the file (it queues)
         self._fd: int | None = None  # kept open: two writes a transaction, no open() each time
         self._closer: weakref.finalize | None = None
 
     def begin(self, count: int) -> int:
         """Reserve the next `count` numbers for a transaction about to commit; returns the first."""
         self.busy = True
-        self._write(self.committed, self.committed + count)
+        self._pending = self.committed + count
         return self.committed + 1
+
+    def queueing(self) -> None:
+        """The transaction queues its entries: the file says so before it commits."""
+        self._write(self.committed, self._pending)
+        self._written = True
 
     def settle(self, end: int | None, committed: bool) -> None:
         """After the commit (the numbers up to `end` are used) or the rollback (they are given back)."""
         if committed and end is not None:
             self.committed = end
         self.busy = False
-        self._write(self.committed, None)
+        if self._written:
+            self._write(self.committed, None)
+            self._written = False
 
     def _write(self, committed: int, pending: int | None) -> None:
         if self._path is None:

@@ -162,7 +162,6 @@ class AuditLog:
             raise TypeError(f"{type(event).__name__} is not a registered audit event")
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-        self.db.write_lock(session)  # SQLite's one writer, taken before this transaction reads more
         if _QUEUE not in session.info:
             self._follow_rotation()
         entry = {
@@ -176,6 +175,7 @@ class AuditLog:
             "details": canonical_json(event.details()),
             "mac_key_id": self.mac_keys.current_id,
         }
+        self.db.write_lock(session)  # SQLite's one writer, taken before this transaction reads more
         owner = session.get_nested_transaction() or session.get_transaction()
         session.info.setdefault(_QUEUE, []).append((owner, entry))
         session.info[_ACTOR] = actor
@@ -357,6 +357,7 @@ class AuditLog:
             if not self.db.is_sqlite:
                 session.info[_INTEGRATE] = _LOOK
             return
+        lane.queueing()
         for entry in entries:
             entry["mac"] = self.mac_keys.mac(queued_message(entry), entry["mac_key_id"])
         session.connection().execute(_QUEUE_INSERT, entries)  # Core, without the ORM's execute machinery

@@ -191,7 +191,7 @@ class Integrator:
         back), this process's tip is kept (or forgotten), idle lanes are pruned now and then."""
         witness = self.audit.witness
         if step.began is not None and witness is not None:
-            witness.settle(step.began, committed, step.signed)
+            witness.settle(step.began, committed)
         if not committed:
             self._tip = None
             return
@@ -280,7 +280,7 @@ class Integrator:
                 self.audit.sign_head(session, seq, hash_, root, key)
         except BaseException:
             if plan.began is not None and self.audit.witness is not None:
-                self.audit.witness.settle(plan.began, False, plan.signed)
+                self.audit.witness.settle(plan.began, False)
             raise
         return Step(added=len(chained.records), refused={r["id"] for r in plan.rows} - set(chained.done),
                     began=plan.began, signed=plan.signed, tip=chained.tip)

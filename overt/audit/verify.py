@@ -158,7 +158,7 @@ def verify_chain(
             _check_tree_edge(conn, frontier)
             if witnessed is not None:
                 warnings += _check_witness(witnessed, seen, last)
-            checkpoints.check_coverage(last, macs.legacy_end, witnessed)
+            checkpoints.check_coverage(last, macs.legacy_end, witnessed, _signed_seen(witnessed, seen))
             warnings += _check_queue(queued, lanes, macs, bindings, mac_keys is not None, last)
             warnings += lanes.check_files()
             state: list[str] = []
@@ -238,6 +238,17 @@ def _check_witness(witnessed: Any, seen: dict[int, str], last: int) -> list[str]
             "or its records were removed in the instant after their commit"
         ]
     return []
+
+
+def _signed_seen(witnessed: Any, seen: dict[int, str]) -> int | None:
+    """The newest head the witness saw signed and committed: the one a pending transaction signs counts
+    when that transaction's head is in the log (it committed; its writer stopped before saying so)."""
+    if witnessed is None:
+        return None
+    signed = [witnessed.signed]
+    if witnessed.pending is not None and seen.get(witnessed.pending.seq) == witnessed.pending.hash:
+        signed.append(witnessed.pending_signed)
+    return max((seq for seq in signed if seq is not None), default=None)
 
 
 def _read_lane_files(witness: HeadWitness | None, ring: MacKeyRing | None) -> list[LaneState]:
@@ -457,10 +468,9 @@ class _Checkpoints:
                 f"({self.source(checkpoint)}): records were cut off the end",
             )
 
-    def check_coverage(self, last: int, legacy_end: int, witnessed: Any) -> None:
-        """The newest checkpoint the head witness saw made is still there (without a witness: at least one
-        checkpoint when the log has records); records from before authentication are signed."""
-        signed = witnessed.signed if witnessed is not None else None
+    def check_coverage(self, last: int, legacy_end: int, witnessed: Any, signed: int | None) -> None:
+        """The newest checkpoint the head witness saw made (`signed`) is still there (without a witness: at
+        least one checkpoint when the log has records); records from before authentication are signed."""
         if signed is not None and signed not in self.seqs:
             raise _Failed(signed, f"the signed checkpoint for record {signed}, which the head witness saw made, "
                                   "is gone from the database and the file: checkpoints were deleted")
