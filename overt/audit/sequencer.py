@@ -68,7 +68,7 @@ QUEUE_COLUMNS = (
 
 
 _NEXT_BATCH = select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH)
-CATCH_UP = 1_000  # records chained by others that a tip is moved over, rather than rebuilt from the tree
+CATCH_UP = 64  # records chained by others that a tip is moved over; more: rebuilt from the tree (log n nodes)
 _FROM = (select(AuditRecord.seq, AuditRecord.prev_hash, AuditRecord.hash, AuditRecord.action, AuditRecord.outcome,
                 AuditRecord.details)
          .where(AuditRecord.seq >= bindparam("seq")).order_by(AuditRecord.seq).limit(CATCH_UP + 1))
