@@ -4,10 +4,11 @@
                           [--out results.json]
 
 1. Appends: processes that each append one record per transaction for `--seconds`, with 1 and 8
-   writers, on SQLite (and PostgreSQL with `--postgres`). An append counts when its transaction has
-   committed: chained in it (the writer took the chain lock: hash, record MAC, Merkle nodes, head
-   witness) or queued with its MAC and lane, for the lock's holder to chain. At the end the queue is
-   empty and the log verifies without a warning, so every counted append was chained.
+   writers (and 8 threads of one process, as a server's), on SQLite (and PostgreSQL with
+   `--postgres`). An append counts when its transaction has committed: chained in it (the writer took
+   the chain lock: hash, record MAC, Merkle nodes, head witness) or queued with its MAC and lane, for
+   the lock's holder to chain. At the end the queue is empty and the log verifies without a warning,
+   so every counted append was chained.
    Baselines in the same run, by the same writers: plain INSERTs of the same rows (the database's own
    rate: no session, no lock, no MAC, no tree), and the same INSERTs as an Overt write operation makes
    them (a session that takes the write lock: SQLite's fair queue of writers, nothing on PostgreSQL):
@@ -30,6 +31,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,11 +67,10 @@ def open_log(url: str, home: Path) -> AuditLog:
                     checkpoint_file=home / "checkpoints.jsonl", head_file=keys / HEAD_FILE)
 
 
-def _writer(url: str, home: str, seconds: float, mode: str, start: Any, counts: Any, index: int) -> None:
-    log = open_log(url, Path(home))
+def _transactions(log: AuditLog, seconds: float, mode: str) -> int:
+    """One writer's loop: transactions of `mode` for `seconds`; how many committed."""
     details = canonical_json(EVENT.details())
     insert = text("INSERT INTO bench_plain (actor, details) VALUES ('op', :d)")
-    start.wait()
     done, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         if mode == "plain":
@@ -83,15 +84,37 @@ def _writer(url: str, home: str, seconds: float, mode: str, start: Any, counts: 
             with log.db.session() as session:
                 log.append(session, EVENT, actor="op", outcome="refused")
         done += 1
-    counts[index] = done
+    return done
 
 
-def appends(url: str, home: Path, writers: int, seconds: float, mode: str) -> float:
-    """Transactions per second over `seconds` with `writers` processes."""
+def _writer(url: str, home: str, seconds: float, mode: str, start: Any, counts: Any, index: int,
+            threads: int) -> None:
+    """A writing process: one writer, or `threads` writer threads sharing its log (as a server's do)."""
+    log = open_log(url, Path(home))
+    start.wait()
+    if threads == 1:
+        counts[index] = _transactions(log, seconds, mode)
+        return
+    done = [0] * threads
+
+    def write(i: int) -> None:
+        done[i] = _transactions(log, seconds, mode)
+
+    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    counts[index] = sum(done)
+
+
+def appends(url: str, home: Path, writers: int, seconds: float, mode: str, threads: bool = False) -> float:
+    """Transactions per second over `seconds` with `writers` processes (or threads of one process)."""
     ctx = multiprocessing.get_context("spawn")
-    start, counts = ctx.Barrier(writers + 1), ctx.Array("l", writers)
-    procs = [ctx.Process(target=_writer, args=(url, str(home), seconds, mode, start, counts, i))
-             for i in range(writers)]
+    processes, per_process = (1, writers) if threads else (writers, 1)
+    start, counts = ctx.Barrier(processes + 1), ctx.Array("l", processes)
+    procs = [ctx.Process(target=_writer, args=(url, str(home), seconds, mode, start, counts, i, per_process))
+             for i in range(processes)]
     for p in procs:
         p.start()
     start.wait()
@@ -198,23 +221,27 @@ def proofs(log: AuditLog, n: int, count: int = 200) -> dict[str, float]:
             "consistency_ms_max": 1000 * max(consistency)}
 
 
+WRITERS = (("1", 1, False), ("8", 8, False), ("8 threads", 8, True))  # label, writers, threads of one process
+
+
 def run(name: str, new_url: Any, home: Path, seconds: float) -> dict[str, Any]:
     result: dict[str, Any] = {"database": name}
-    for writers in (1, 8):
-        url = new_url(f"w{writers}")
-        fresh(url, home / f"w{writers}")
+    for label, writers, threads in WRITERS:
+        tag = label.replace(" threads", "t")
+        url = new_url(f"w{tag}")
+        fresh(url, home / f"w{tag}")
         for mode in ("plain", "operation", "audit"):
-            result[f"{mode}_{writers}"] = appends(url, home / f"w{writers}", writers, seconds, mode)
-        log = open_log(url, home / f"w{writers}")
+            result[f"{mode}_{label}"] = appends(url, home / f"w{tag}", writers, seconds, mode, threads)
+        log = open_log(url, home / f"w{tag}")
         check = verify_chain(log.db, log.public_key, log.checkpoint_file, mac_keys=log.mac_keys, witness=log.witness)
         assert check.ok and not check.warnings, (check.problem, check.warnings)  # nothing left unchained
         log.db.dispose()
         if writers == 1:
-            result["integrator"] = integration_rate(url, home / f"w{writers}")
+            result["integrator"] = integration_rate(url, home / f"w{tag}")
             console.print(f"{name}: one integrator chains {result['integrator']:,.0f} queued records/s")
-        console.print(f"{name}: {writers} writer(s): {result[f'audit_{writers}']:.0f} audited appends/s "
-                      f"(plain inserts {result[f'plain_{writers}']:.0f}/s, "
-                      f"as an operation {result[f'operation_{writers}']:.0f}/s)")
+        console.print(f"{name}: {label} writer(s): {result[f'audit_{label}']:.0f} audited appends/s "
+                      f"(plain inserts {result[f'plain_{label}']:.0f}/s, "
+                      f"as an operation {result[f'operation_{label}']:.0f}/s)")
     return result
 
 
@@ -263,25 +290,27 @@ def main() -> None:
                 appended.append(run(name, new_url, Path(tmp) / f"{name}-writers", args.seconds))
             if not args.skip_scale:
                 scaled.append(scale(name, new_url("scale"), Path(tmp) / f"{name}-scale", args.records))
-    table = Table(title=f"Audit log on {platform.node()} ({os.cpu_count()} cores, load {load:.1f})")
-    for column in ("database", "writers", "audited/s", "plain/s", "operation/s", "ratio"):
-        table.add_column(column, justify="right")
-    for row in appended:
-        for writers in (1, 8):
-            audited, plain, operation = (row[f"{m}_{writers}"] for m in ("audit", "plain", "operation"))
-            table.add_row(row["database"], str(writers), f"{audited:,.0f}", f"{plain:,.0f}", f"{operation:,.0f}",
-                          f"{audited / operation:.2f}")
-    console.print(table)
-    table = Table(title=f"Verification and proofs at {args.records:,} records")
-    for column in ("database", "verify s", "one pass s", "chain alone s", "inclusion ms p50/max",
-                   "consistency ms p50/max"):
-        table.add_column(column, justify="right")
-    for row in scaled:
-        table.add_row(row["database"], f"{row['verify_s']:.1f}", f"{row['verify_one_pass_s']:.1f}",
-                      f"{row['chain_only_s']:.1f}",
-                      f"{row['inclusion_ms_p50']:.2f} / {row['inclusion_ms_max']:.2f}",
-                      f"{row['consistency_ms_p50']:.2f} / {row['consistency_ms_max']:.2f}")
-    console.print(table)
+    if appended:
+        table = Table(title=f"Audit log on {platform.node()} ({os.cpu_count()} cores, load {load:.1f})")
+        for column in ("database", "writers", "audited/s", "plain/s", "operation/s", "ratio"):
+            table.add_column(column, justify="right")
+        for row in appended:
+            for label, _writers, _threads in WRITERS:
+                audited, plain, operation = (row[f"{m}_{label}"] for m in ("audit", "plain", "operation"))
+                table.add_row(row["database"], label, f"{audited:,.0f}", f"{plain:,.0f}",
+                              f"{operation:,.0f}", f"{audited / operation:.2f}")
+        console.print(table)
+    if scaled:
+        table = Table(title=f"Verification and proofs at {args.records:,} records")
+        for column in ("database", "verify s", "one pass s", "chain alone s", "inclusion ms p50/max",
+                       "consistency ms p50/max"):
+            table.add_column(column, justify="right")
+        for row in scaled:
+            table.add_row(row["database"], f"{row['verify_s']:.1f}", f"{row['verify_one_pass_s']:.1f}",
+                          f"{row['chain_only_s']:.1f}",
+                          f"{row['inclusion_ms_p50']:.2f} / {row['inclusion_ms_max']:.2f}",
+                          f"{row['consistency_ms_p50']:.2f} / {row['consistency_ms_max']:.2f}")
+        console.print(table)
     if args.out:
         args.out.write_text(json.dumps({"appends": appended, "scale": scaled, "load_start": load,
                                         "load_end": os.getloadavg()[0]}, indent=1))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _str  # the C encoder canonical_json uses for strings
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, TextClause, select, text
 from sqlalchemy.orm import Session
 
 from ..storage.db import Database
@@ -99,12 +99,15 @@ def stored_time(value: datetime | str) -> str:
     """A record's time as the database hands it over without conversion, as `format_time` writes it.
 
     SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) text; turning that into the canonical form by slicing,
-    instead of parsing it into a datetime and formatting it again, is a fifth of verification's time. Any
-    other text is parsed, so a time written differently but meaning the same still verifies.
+    instead of parsing it into a datetime and formatting it again, is a fifth of verification's time.
+    PostgreSQL hands it over already in the canonical form (`stored_records`). Any other text is parsed,
+    so a time written differently but meaning the same still verifies.
     """
     if isinstance(value, str):
         if len(value) == 26 and value[10] == " ":
             return f"{value[:10]}T{value[11:]}+00:00"
+        if len(value) == 32 and value[10] == "T" and value.endswith("+00:00"):
+            return value
         parsed = datetime.fromisoformat(value)
         value = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     return format_time(value)
@@ -167,12 +170,19 @@ def lock_chain(db: Database, session: Session, wait: bool = True) -> bool:
     return db.write_lock(session, wait)
 
 
-# Plain SQL, so rows arrive without type conversion (times as SQLite's text, see `stored_time`): what
-# verification reads, in both of its passes.
-STORED_RECORDS = text(
-    "SELECT seq, at, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, hash, "
-    "mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq"
-)
+_STORED = ("SELECT seq, {at}, actor, action, deployment_id, object_type, object_id, outcome, details, prev_hash, "
+           "hash, mac, mac_key_id, lane, lane_seq FROM audit_log ORDER BY seq")
+# PostgreSQL formats the time as `format_time` does, in C: a datetime per record, converted to UTC and
+# formatted again in Python, was a seventh of verification's time at a million records.
+_PG_TIME = r"""to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24\:MI\:SS.US"+00\:00"')"""  # \: is ":" in text()
+
+
+def stored_records(dialect: str) -> TextClause:
+    """What verification reads, in both of its passes: plain SQL, so rows arrive without type conversion
+    (times as text, see `stored_time`)."""
+    return text(_STORED.format(at=_PG_TIME if dialect == "postgresql" else "at"))
+
+
 _HEAD = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 
 

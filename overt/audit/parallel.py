@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..storage.db import Database
-from .chain import STORED_RECORDS, STREAM_ROWS, chain_hash, stored_time
+from .chain import STREAM_ROWS, chain_hash, stored_records, stored_time
 
 PARALLEL_FROM = 500_000  # SQLite only
 _STOP_EVERY = 10_000
@@ -67,7 +67,8 @@ def _check(url: str, keys: dict[str, bytes] | None, stop: Any, out: Any) -> None
         macs = _Macs(MacKeyRing(None, keys, next(iter(keys))) if keys else None)  # type: ignore[arg-type]
         db = Database(url)
         with db.engine.connect() as conn:
-            for count, row in enumerate(conn.execution_options(yield_per=STREAM_ROWS).execute(STORED_RECORDS)):
+            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(stored_records(conn.dialect.name))
+            for count, row in enumerate(rows):
                 seq = row[0]
                 if count % _STOP_EVERY == 0 and seq > stop.value:
                     break

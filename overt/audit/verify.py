@@ -28,13 +28,13 @@ from ..storage.models import AuditCheckpoint, AuditRecord
 from .binding import Binder, compare
 from .canonical import format_time
 from .chain import (
-    STORED_RECORDS,
     STREAM_ROWS,
     ZERO_HASH,
     chain_hash,
     checkpoint_message,
     head_message,
     record_mac_message,
+    stored_records,
     stored_time,
 )
 from .head import HeadFileError, HeadWitness
@@ -124,7 +124,7 @@ def verify_chain(
             checkpoints.in_db = _read_database(conn)
             checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
-            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(STORED_RECORDS)
+            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(stored_records(conn.dialect.name))
             for row in rows:
                 records += 1
                 seq, action, hash_ = row[0], row[3], row[10]
