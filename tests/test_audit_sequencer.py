@@ -260,3 +260,19 @@ def test_postgresql_writers_queue_while_another_holds_the_chain_lock(world: Worl
     assert queued(world) == []
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_lane_pruned_while_its_writer_is_idle_is_written_again(world: World) -> None:
+    """Writers keep their lane file open; once its entries are chained another process may prune it.
+    The writer's next queued entries must land in a file verification can read, not in the unlinked one."""
+    writer = stalled(world)
+    evaluation(writer)
+    Overt(world.overt.settings).audit.integrate()
+    lanes_dir = world.home / "keys" / LANES_DIR
+    for path in lanes_dir.glob("*.json"):
+        path.unlink()  # what pruning does to an idle lane whose entries are chained
+    evaluation(writer, "1")
+    assert len(list(lanes_dir.glob("*.json"))) == 1
+    world.sql("DELETE FROM audit_queue")  # the insider removes the waiting entry: the new file says it was there
+    result = world.verify()
+    assert not result.ok and "missing" in result.problem, result.problem

@@ -64,7 +64,8 @@ _PENDING = "overt.audit.pending_checkpoint_lines"
 _QUEUE = "overt.audit.queued_entries"
 _ACTOR = "overt.audit.actor"
 _LANE = "overt.audit.lane"
-_INTEGRATE = "overt.audit.integrate"  # after the commit: _TRY the chain lock, or _LOOK at the queue first
+_INTEGRATE = "overt.audit.integrate"  # after the commit: (_TRY the chain lock, or _LOOK at the queue first;
+# how many entries this transaction queued)
 _STEP = "overt.audit.chained_here"
 _TRY, _LOOK = "try", "look"
 _QUEUE_INSERT = insert(AuditQueued.__table__)
@@ -355,13 +356,13 @@ class AuditLog:
             # Nothing else could queue while SQLite's one writer held the lock; on PostgreSQL others may
             # have, and whoever lets go of the lock looks at the queue again.
             if not self.db.is_sqlite:
-                session.info[_INTEGRATE] = _LOOK
+                session.info[_INTEGRATE] = (_LOOK, 0)
             return
         lane.queueing()
         for entry in entries:
             entry["mac"] = self.mac_keys.mac(queued_message(entry), entry["mac_key_id"])
         session.connection().execute(_QUEUE_INSERT, entries)  # Core, without the ORM's execute machinery
-        session.info[_INTEGRATE] = _TRY
+        session.info[_INTEGRATE] = (_TRY, len(entries))
 
     def _after_commit(self, session: Session) -> None:
         session.info.pop(_ROTATED, None)
@@ -409,7 +410,7 @@ class AuditLog:
         if how is None or not self.integrate_after_commit:
             return
         try:
-            self.integrator.integrate(wait=False, look_first=how == _LOOK)
+            self.integrator.integrate(wait=False, look_first=how[0] == _LOOK, own=how[1])
         except Exception as exc:  # the work is committed; its entries wait, authenticated, for the next one
             log.error("audit entries queued but not yet chained: %s", exc)
 

@@ -141,7 +141,7 @@ class Integrator:
         self._trylock = TryLock(audit.db.engine) if not audit.db.is_sqlite else None
         self._contended = False  # PostgreSQL: this process's last try of the chain lock found it taken
 
-    def integrate(self, sign: bool = False, wait: bool = True, look_first: bool = False) -> int:
+    def integrate(self, sign: bool = False, wait: bool = True, look_first: bool = False, own: int = 0) -> int:
         """Chain everything queued (`sign`: then sign the head); returns how many records were added.
 
         Without `wait` (after a writer's commit) the lock is only tried: if another process holds it, this
@@ -149,7 +149,9 @@ class Integrator:
         of its commits, before it lets go. So writers never queue on the lock, one holder chains many
         writers' entries, and every committed entry is chained by someone without delay. (Entries the
         integrator refuses as forged stay queued, and do not keep it looping.) `look_first`: only if
-        anything is queued (a read without the lock, cheaper than trying it).
+        anything is queued (a read without the lock, cheaper than trying it). `own`: how many entries the
+        caller's transaction queued; if that is all there was to chain, nobody else is writing, and the
+        caller's next transaction tries the lock again itself (`chain_here`).
         """
         total, refused = 0, set[int]()
         if look_first and not self._queued(refused):
@@ -162,6 +164,7 @@ class Integrator:
             refused |= batch.refused
             if not self._queued(refused):
                 break
+        self._contended = self._trylock is not None and total > own
         if sign:
             self._batch(True, True)
         return total
@@ -173,9 +176,10 @@ class Integrator:
         chaining `own` now (a full queue ahead of it, a key this process has not yet seen in force);
         the caller queues them instead.
 
-        On PostgreSQL, after this process last found the lock taken, it does not try here until it next
-        takes the lock after a commit: under contention a try in the transaction mostly fails, and costs
-        a round trip each time; the holder chains queued entries in large batches anyway."""
+        On PostgreSQL, once this process has found the lock taken, or others' entries queued, it does not
+        try here until it takes the lock after a commit and finds only its own entries to chain: under
+        contention a try in the transaction mostly fails and costs a round trip, and a holder that chains
+        in its transaction makes the others' tries fail; batches after the commit chain them all."""
         if self._contended or not lock_chain(self.audit.db, session, wait=False):
             self._contended = self._trylock is not None
             return None
@@ -213,8 +217,8 @@ class Integrator:
         """One transaction under the chain lock (None of it without the lock, when not `wait`ing)."""
         if wait or self._trylock is None:
             return self._locked_batch(sign, wait, held=False)
-        self._contended = not self._trylock.acquire()
-        if self._contended:
+        if not self._trylock.acquire():
+            self._contended = True
             return _Batch(locked=False)
         try:
             return self._locked_batch(sign, wait, held=True)
