@@ -139,7 +139,7 @@ class Integrator:
         self._tip: _Tip | None = None  # the chain's end as this process last chained it
         self._next_prune = 0.0
         self._trylock = TryLock(audit.db.engine) if not audit.db.is_sqlite else None
-        self._contended = False  # PostgreSQL: this process's last try of the chain lock found it taken
+        self._contended = False  # PostgreSQL: the lock was taken, or others' entries waited, when last tried
 
     def integrate(self, sign: bool = False, wait: bool = True, look_first: bool = False, own: int = 0) -> int:
         """Chain everything queued (`sign`: then sign the head); returns how many records were added.
