@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ from overt.audit.head import Head, HeadWitness
 from overt.audit.keys import KEY_FILE, PUBLIC_FILE, SigningKey, load_signing_keys
 from overt.audit.merkle import Frontier, leaf_hash
 from overt.audit.witness import Witness
+from overt.config import Settings
 from overt.gallery.search import Candidate
 from overt.governance.gate import Scope
 from overt.services import Actor, Overt, Refused, operate
@@ -172,8 +174,9 @@ def cut_tail(world: World, n: int, *, with_checkpoints: bool) -> None:
               "(1 << level) > :keep", keep=keep)
     if with_checkpoints:
         world.sql("DELETE FROM audit_checkpoints WHERE seq > :keep", keep=keep)
-        lines = [line for line in world.checkpoints.read_text().splitlines() if json.loads(line)["seq"] <= keep]
-        world.checkpoints.write_text("".join(line + "\n" for line in lines))
+        if world.checkpoints.exists():  # none yet when a server is killed before its first signed head
+            lines = [line for line in world.checkpoints.read_text().splitlines() if json.loads(line)["seq"] <= keep]
+            world.checkpoints.write_text("".join(line + "\n" for line in lines))
 
 
 def foreign_file(world: World, tmp: Path) -> None:
@@ -255,6 +258,16 @@ def test_verify_command_exits_6_naming_every_row_that_disagrees(world: World) ->
     assert any("alerts:1" in row for row in report["state"]) and any("users:" in row for row in report["state"])
 
 
+def test_whole_numbers_in_real_columns_are_bound_as_the_database_returns_them(world: World) -> None:
+    """A camera facing 180 degrees at a whole-number latitude: the database hands these back as 180.0 and
+    44.0, and an honest installation must not read that as a row changed outside Overt (`overt serve
+    --demo` did, until a kill -9 test verified its log)."""
+    world.overt.cameras.add(actor("op"), CameraInfo(id="cam-2", source="rtsp://10.0.0.6/square", lat=44, lon=20,
+                                                    direction=180))
+    result = world.verify()
+    assert result.ok and not result.state, (result.problem, result.state)
+
+
 def test_a_state_edit_cannot_become_an_action(world: World) -> None:
     """The rejected alert is 'confirmed' by SQL: recording an arrest is refused, since no confirmation is in
     the log. The revoked deployment is 'approved' by SQL: a search under it is refused."""
@@ -310,6 +323,83 @@ def test_kill_9_mid_write_leaves_a_verifiable_log(world: World) -> None:
 def test_kill_9_then_deleting_the_newest_records_is_detected(world: World, with_checkpoints: bool) -> None:
     writes_then_killed(world, 40)
     cut_tail(world, 2, with_checkpoints=with_checkpoints)
+    result = world.verify()
+    assert not result.ok and "cut off" in (result.problem or ""), result.problem
+
+
+BULK_ENROLMENT = """
+import sys
+from pathlib import Path
+from overt.config import Settings
+from overt.services import Actor, Overt
+from overt.services.gallery import EnrolRequest
+overt = Overt(Settings(home=sys.argv[1], database_url=sys.argv[2] or None))
+faces = Path(sys.argv[4])
+requests = [EnrolRequest(f"p{n}", (faces / f"{n}_neutral.jpg",), "missing-person") for n in ("001", "004", "025",
+                                                                                             "042", "043")]
+for result in overt.gallery.enroll_many(Actor("op", "operator"), int(sys.argv[3]), "missing", requests):
+    assert "error" not in result, result
+"""
+FACES = Path(__file__).parent / "data" / "faces"
+
+
+def enrolled(world: World) -> int:
+    return world.sql("SELECT count(*) FROM audit_log WHERE action = 'subject.enroll'")[0][0]
+
+
+def test_kill_9_during_a_bulk_enrolment_then_cutting_its_newest_records_is_detected(world: World) -> None:
+    """Five subjects enrolled in one run, killed after the second: what committed verifies; the insider
+    who then deletes the newest records (the last subject's) is caught."""
+    deployment = approved(world.overt, max_watchlist_size=10)
+    url = world.url if "postgresql" in world.url else ""
+    before = enrolled(world)
+    writer = subprocess.Popen([sys.executable, "-c", BULK_ENROLMENT, str(world.home), url, str(deployment),
+                               str(FACES)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while enrolled(world) < before + 2:
+        assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+        assert time.monotonic() < deadline, "the bulk enrolment did not start"
+        time.sleep(0.02)
+    assert writer.poll() is None  # killed in the middle of the run, not after it
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert before + 2 <= enrolled(world) < before + 5
+    result = world.verify()
+    assert result.ok, result.problem
+    cut_tail(world, 3, with_checkpoints=True)
+    result = world.verify()
+    assert not result.ok and "cut off" in (result.problem or ""), result.problem
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_server_with_live_alerts_then_cutting_its_newest_records_is_detected(tmp_path: Path) -> None:
+    """`overt serve --demo`: cameras running, live alerts raised and joined; kill -9. The log verifies;
+    after the insider deletes the newest records, with their checkpoints and file lines, it does not."""
+    from tests.test_demo_cleanup import claimed_by, free_port, start_demo, wait_for
+
+    server = start_demo(tmp_path, free_port())
+    try:
+        wait_for(lambda: claimed_by(tmp_path, server.pid), "the demo folder")
+        (home,) = claimed_by(tmp_path, server.pid)
+
+        def live() -> bool:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            try:
+                with sqlite3.connect(f"file:{home / 'overt.db'}?mode=ro", uri=True) as db:
+                    return db.execute("SELECT (SELECT count(*) FROM alerts) > 0 AND (SELECT count(*) FROM "
+                                      "audit_log WHERE action = 'alert.sighting') > 0").fetchone()[0] == 1
+            except sqlite3.Error:  # the database is still being created
+                return False
+
+        wait_for(live, "live alerts and sightings")
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=60)
+    finally:
+        server.kill()
+    world = World(Overt(Settings(home=home)), home, 0, 0)
+    result = world.verify()
+    assert result.ok, result.problem
+    cut_tail(world, 3, with_checkpoints=True)
     result = world.verify()
     assert not result.ok and "cut off" in (result.problem or ""), result.problem
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import Float, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from ..storage.models import Base
@@ -45,16 +46,24 @@ def row_key(obj: Any) -> str:
     return f"{type(obj).__tablename__}:{'/'.join(str(v) for v in pk)}"
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, real: bool) -> Any:
     if isinstance(value, bytes):
         return hashlib.sha256(value).hexdigest()
     if isinstance(value, datetime):
         return format_time(value)
+    if real and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # bound as the database will hand it back: 180 is stored and read as 180.0
     return value
 
 
+@cache
+def _real_fields(model: type[Any]) -> frozenset[str]:
+    return frozenset(name for name in model.__audit_fields__ if isinstance(model.__table__.c[name].type, Float))
+
+
 def row_values(obj: Any) -> dict[str, Any]:
-    return {name: _plain(getattr(obj, name)) for name in type(obj).__audit_fields__}
+    real = _real_fields(type(obj))
+    return {name: _plain(getattr(obj, name), name in real) for name in type(obj).__audit_fields__}
 
 
 def digest(ring: MacKeyRing, key_id: str, key: str, values: dict[str, Any]) -> str:
