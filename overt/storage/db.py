@@ -38,7 +38,6 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if self._writers_file is not None:  # first among the listeners: other writers go on at once
             event.listen(self._sessions, "after_commit", _release_writer_after_commit)
-            event.listen(self._sessions, "after_rollback", _release_writer_now)
             event.listen(self._sessions, "after_transaction_end", _release_writer)
 
     @contextmanager
@@ -98,12 +97,15 @@ def _release_writer_now(session: Session) -> None:
 
 
 def _release_writer_after_commit(session: Session) -> None:
-    if not session.in_nested_transaction():  # a released savepoint is not the transaction's end
+    # Committed: released before the other after-commit work. (A savepoint's release is not the
+    # transaction's end, nor is a savepoint's rollback, which fires `after_rollback` too: rollbacks
+    # release at the transaction's end.)
+    if not session.in_nested_transaction():
         _release_writer_now(session)
 
 
 def _release_writer(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # whatever ended it, without a commit or rollback event
+    if transaction.parent is None:  # rolled back, or ended without a commit
         _release_writer_now(session)
 
 
