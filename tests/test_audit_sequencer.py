@@ -276,3 +276,20 @@ def test_a_lane_pruned_while_its_writer_is_idle_is_written_again(world: World) -
     world.sql("DELETE FROM audit_queue")  # the insider removes the waiting entry: the new file says it was there
     result = world.verify()
     assert not result.ok and "missing" in result.problem, result.problem
+
+
+def test_postgresql_a_writer_whose_lock_connection_was_cut_goes_on(world: World) -> None:
+    """The connection a process keeps for the chain lock is cut (a restarted server, a DBA's
+    pg_terminate_backend): the work is not lost, nothing is left unchained, and the next try reconnects."""
+    if world.overt.db.is_sqlite:
+        pytest.skip("SQLite's one writer always holds the chain lock")
+    writer = Overt(world.overt.settings)
+    evaluation(writer)
+    world.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+              "AND pid <> pg_backend_pid()")
+    before = world.last_seq()
+    for tag in "12":
+        evaluation(writer, tag)
+    assert world.last_seq() == before + 2 and queued(world) == []
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
