@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from overt.audit.chain import PG_LOCK_KEY
 from overt.audit.events import GateRefused
+from overt.audit.head import HEAD_FILE
 from overt.audit.lanes import LANES_DIR
 from overt.governance.gate import Scope
 from overt.services import Overt, Refused, operate
@@ -291,5 +292,35 @@ def test_postgresql_a_writer_whose_lock_connection_was_cut_goes_on(world: World)
     for tag in "12":
         evaluation(writer, tag)
     assert world.last_seq() == before + 2 and queued(world) == []
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_head_file_forged_under_a_running_writer_is_not_trusted_from_memory(world: World) -> None:
+    """Writers keep the head file open and remember its last state; an insider who rewrites it in place
+    (same file, other bytes) must be read, not the remembered state: the writer cannot chain onto a
+    forged witness, its work goes on queued, and verification names the file."""
+    writer = Overt(world.overt.settings)
+    evaluation(writer)
+    head_file = world.home / "keys" / HEAD_FILE
+    state = json.loads(head_file.read_bytes())
+    state["state"]["committed"]["seq"] += 5  # the insider's state, without the key: the MAC cannot follow
+    with open(head_file, "r+b") as f:  # in place: the writer's open file sees the new bytes
+        f.write(json.dumps(state).encode().ljust(len(head_file.read_bytes())))
+    evaluation(writer, "1")
+    assert [action for *_rest, action in queued(world)] == ["evaluation.run"]
+    result = world.verify()
+    assert not result.ok and "head file" in result.problem and "forged" in result.problem, result.problem
+
+
+def test_a_head_file_removed_under_a_running_writer_is_written_again(world: World) -> None:
+    """The head file removed (or replaced by another file) while a writer keeps it open: the writer's next
+    commit must land in the file verification reads, not in the unlinked one."""
+    writer = Overt(world.overt.settings)
+    evaluation(writer)
+    head_file = world.home / "keys" / HEAD_FILE
+    head_file.unlink()
+    evaluation(writer, "1")
+    assert json.loads(head_file.read_bytes())["state"]["committed"]["seq"] == world.last_seq()
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)

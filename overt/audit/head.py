@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,18 +56,28 @@ HeadFileError = SealedFileError  # the head file is unreadable, malformed, or fo
 
 
 class HeadWitness:
-    """Reads and writes the head file under `keys_dir`; every state carries a MAC under the audit key."""
+    """Reads and writes the head file under `keys_dir`; every state carries a MAC under the audit key.
+
+    The file stays open in each process (two read-modify-writes a transaction), and the state this
+    process last read or wrote is remembered with its bytes: when the file still holds exactly those, it
+    is not parsed and checked again. Threads take turns on a mutex (an flock is shared by everything
+    that uses the same open file), processes on the flock."""
 
     def __init__(self, path: Path, ring: MacKeyRing) -> None:
         self.path = path
         self.ring = ring
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+        self._closer: weakref.finalize | None = None
+        self._seen: tuple[bytes, Witnessed | None] = (b"", None)
 
     def begin(self, committed: Head | None, pending: Head, signed: int | None) -> None:
         """Before the commit: the database's head as this transaction found it, the one it adds, and the
         newest checkpoint it signs (if any). A transaction still pending in the file whose head is the one
         found committed (its writer had not yet settled): its signed head counts from now on."""
         with self._locked() as fd:
-            current = self._parse(os.pread(fd, 1 << 16, 0))
+            current = self._current(fd)
             known = current.signed if current else None
             if current is not None and current.pending is not None and current.pending == committed:
                 known = _newest(known, current.pending_signed)
@@ -72,7 +86,7 @@ class HeadWitness:
     def settle(self, pending: Head, committed: bool) -> None:
         """After the commit (or rollback): the file moves on only if it still names this transaction."""
         with self._locked() as fd:
-            current = self._parse(os.pread(fd, 1 << 16, 0))
+            current = self._current(fd)
             if current is None or current.pending != pending:
                 return
             if committed:
@@ -94,6 +108,14 @@ class HeadWitness:
         return state
 
     # --- the file's format ----------------------------------------------------------------------------
+    def _current(self, fd: int) -> Witnessed | None:
+        data = os.pread(fd, 1 << 16, 0)
+        seen, state = self._seen
+        if data != seen:
+            state = self._parse(data)
+            self._seen = (data, state)
+        return state
+
     def _write(self, fd: int, state: Witnessed) -> None:
         body = {
             "committed": state.committed.as_dict() if state.committed else None,
@@ -101,7 +123,7 @@ class HeadWitness:
             "signed": state.signed,
             "pending_signed": state.pending_signed,
         }
-        write_sealed(fd, self.ring, body, RECORD_BYTES)
+        self._seen = (write_sealed(fd, self.ring, body, RECORD_BYTES), state)
 
     def _parse(self, data: bytes) -> Witnessed | None:
         raw = read_sealed(data, self.ring, self.path, "audit head file")
@@ -117,25 +139,28 @@ class HeadWitness:
         except (ValueError, KeyError, TypeError):
             raise HeadFileError(f"the audit head file {self.path} is not an audit head file") from None
 
-    def _locked(self) -> _Locked:
-        return _Locked(self.path)
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        """The file (created 0600, reopened in a forked child or once removed) flock'ed for one
+        read-modify-write."""
+        with self._mutex:
+            fd = self._fd
+            if fd is None or self._pid != os.getpid() or os.fstat(fd).st_nlink == 0:
+                fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield fd
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        if self._closer is not None and self._pid == os.getpid():
+            self._closer()
+        self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        self._closer = weakref.finalize(self, os.close, self._fd)
+        self._seen = (b"", None)
+        return self._fd
 
 
 def _newest(known: int | None, signed: int | None) -> int | None:
     return max(v for v in (known, signed) if v is not None) if (known, signed) != (None, None) else None
-
-
-class _Locked:
-    """The head file opened (created 0600) and flock'ed for one read-modify-write."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> int:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self.fd
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # closing releases the flock

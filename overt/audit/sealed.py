@@ -21,14 +21,17 @@ class SealedFileError(Exception):
     """The file is unreadable, malformed, or its MAC does not verify (one-line message)."""
 
 
-def write_sealed(fd: int, ring: MacKeyRing, state: dict[str, Any], size: int) -> None:
-    """Replace the file's state with `state`, sealed with the ring's current key, in one write."""
+def write_sealed(fd: int, ring: MacKeyRing, state: dict[str, Any], size: int) -> bytes:
+    """Replace the file's state with `state`, sealed with the ring's current key, in one write; returns
+    the bytes written."""
     message = _message(state)
     kid = ring.current_id
     line = json.dumps({"state": state, "key_id": kid, "mac": ring.mac(message, kid)}).encode()
     if len(line) > size:
         raise ValueError(f"a sealed state of {len(line)} bytes does not fit {size}")
-    os.pwrite(fd, line.ljust(size), 0)
+    data = line.ljust(size)
+    os.pwrite(fd, data, 0)
+    return data
 
 
 def read_sealed(data: bytes, ring: MacKeyRing, path: Path, what: str) -> dict[str, Any] | None:

@@ -69,10 +69,11 @@ QUEUE_COLUMNS = (
 
 _NEXT_BATCH = select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH)
 CATCH_UP = 64  # records chained by others that a tip is moved over; more: rebuilt from the tree (log n nodes)
-_FROM = (select(AuditRecord.seq, AuditRecord.prev_hash, AuditRecord.hash, AuditRecord.action, AuditRecord.outcome,
-                AuditRecord.details)
-         .where(AuditRecord.seq >= bindparam("seq")).order_by(AuditRecord.seq).limit(CATCH_UP + 1))
 _ANY_QUEUED = select(AuditQueued.id).limit(1)
+_INSERT_RECORDS = insert(AuditRecord.__table__)
+_FROM = (select(AuditRecord.seq, AuditRecord.prev_hash, AuditRecord.hash, AuditRecord.action, AuditRecord.outcome,
+                AuditRecord.details, _ANY_QUEUED.exists())
+         .where(AuditRecord.seq >= bindparam("seq")).order_by(AuditRecord.seq).limit(CATCH_UP + 1))
 
 
 def queued_message(entry: Mapping[str, Any]) -> bytes:
@@ -250,10 +251,10 @@ class Integrator:
         what this transaction is about to commit. A tampered database or file fails here, before anything
         is written, so a writer can still queue its entries in the same transaction."""
         audit, witness, conn = self.audit, self.audit.witness, session.connection()
-        rows = [r._mapping for r in conn.execute(_NEXT_BATCH)]
+        tip, queued = self._caught_up(conn)
+        rows = [r._mapping for r in conn.execute(_NEXT_BATCH)] if queued else []
         if own and len(rows) == BATCH:
             return None  # more waits than one batch: `own` must come after it, in its writer's lane order
-        tip = self._caught_up(conn)
         seq, prev = (tip.seq, tip.hash) if tip is not None else chain_head(conn)
         base = Head(seq, prev) if seq else None
         if not rows and not own and not (sign and seq and not _signed_at(session, seq)):
@@ -276,7 +277,7 @@ class Integrator:
         chained, conn = plan.chained, session.connection()
         try:
             if chained.records:
-                conn.execute(insert(AuditRecord.__table__), chained.records)
+                conn.execute(_INSERT_RECORDS, chained.records)
                 insert_nodes(conn, chained.nodes)
             if chained.done:
                 conn.execute(delete(AuditQueued.__table__).where(AuditQueued.id.in_(chained.done)))
@@ -289,17 +290,18 @@ class Integrator:
         return Step(added=len(chained.records), refused={r["id"] for r in plan.rows} - set(chained.done),
                     began=plan.began, signed=plan.signed, tip=chained.tip)
 
-    def _caught_up(self, conn: Connection) -> _Tip | None:
-        """This process's tip moved over what others chained since, read in one query: the chain's end
-        (None when this process has no tip yet, or the log no longer continues it, or others chained
-        more than `CATCH_UP` records meanwhile: then the tip is rebuilt)."""
+    def _caught_up(self, conn: Connection) -> tuple[_Tip | None, bool]:
+        """This process's tip moved over what others chained since, and whether anything is queued, read
+        in one query: the chain's end (None when this process has no tip yet, or the log no longer
+        continues it, or others chained more than `CATCH_UP` records meanwhile: then the tip is rebuilt)."""
         tip = self._tip
         if tip is None:
-            return None
+            return None, True
         rows = conn.execute(_FROM, {"seq": tip.seq}).all()
+        queued = not rows or bool(rows[0][6])
         if not rows or len(rows) > CATCH_UP or (rows[0][0], rows[0][2]) != (tip.seq, tip.hash):
-            return None
-        return tip.catch_up(rows[1:], self.audit.signing_keys)
+            return None, queued
+        return tip.catch_up((row[:6] for row in rows[1:]), self.audit.signing_keys), queued
 
     def _rebuilt(self, conn: Connection, seq: int, prev: str) -> _Tip:
         """The chain's end at (seq, prev) from the stored tree's right edge and the log's key history."""

@@ -56,7 +56,9 @@ def insert_nodes(conn: Connection, rows: list[dict[str, object]]) -> None:
     """Store completed subtrees ({"level", "idx", "hash"}). A node already there means records were cut off
     and their seqs reused (the tamper is reported by verification); chaining must not fail on it, so the
     stale node is left as evidence."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(AuditTreeNode.__table__).on_conflict_do_nothing(), rows)
+    if rows:
+        conn.execute(_INSERT_NODES[conn.dialect.name], rows)
+
+
+_INSERT_NODES = {name: dialect.insert(AuditTreeNode.__table__).on_conflict_do_nothing()
+                 for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}

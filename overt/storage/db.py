@@ -18,6 +18,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 _WRITER_FD = "overt.storage.writer_fd"
+_WRITER = "overt.storage.writer"  # this transaction has begun as SQLite's writer
 
 
 class Database:
@@ -36,7 +37,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if self._writers_file is not None:  # first among the listeners: other writers go on at once
+        if self.is_sqlite:  # first among the listeners: other writers go on at once
             event.listen(self._sessions, "after_commit", _release_writer_after_commit)
             event.listen(self._sessions, "after_transaction_end", _release_writer)
 
@@ -56,7 +57,7 @@ class Database:
         stale snapshot gets when it writes. Held until the transaction ends; idempotent within it. Without
         `wait`, only if no other writer holds it: returns whether this transaction is the writer.
         """
-        if not self.is_sqlite:
+        if not self.is_sqlite or _WRITER in session.info:
             return True
         if self._writers_file is not None and _WRITER_FD not in session.info:
             fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
@@ -67,6 +68,7 @@ class Database:
                 return False
             session.info[_WRITER_FD] = fd
         session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
+        session.info[_WRITER] = True
         return True
 
     def listen(self, identifier: str, fn: Callable[..., Any]) -> None:
@@ -91,6 +93,7 @@ class Database:
 
 def _release_writer_now(session: Session) -> None:
     """The database transaction has ended: the next writer may go on (closing the file releases the flock)."""
+    session.info.pop(_WRITER, None)
     fd = session.info.pop(_WRITER_FD, None)
     if fd is not None:
         os.close(fd)
