@@ -4,7 +4,8 @@
                           [--out results.json]
 
 1. Appends: processes that each append one record per transaction for `--seconds`, with 1 and 8
-   writers (and 8 threads of one process, as a server's), on SQLite (and PostgreSQL with
+   writers (and 8 threads of one process, as a server's; and 8 writers whose transactions append ten
+   records each, as a bulk enrolment or a batch of sightings does), on SQLite (and PostgreSQL with
    `--postgres`). An append counts when its transaction has committed: chained in it (the writer took
    the chain lock: hash, record MAC, Merkle nodes, head witness) or queued with its MAC and lane, for
    the lock's holder to chain. At the end the queue is empty and the log verifies without a warning,
@@ -67,38 +68,41 @@ def open_log(url: str, home: Path) -> AuditLog:
                     checkpoint_file=home / "checkpoints.jsonl", head_file=keys / HEAD_FILE)
 
 
-def _transactions(log: AuditLog, seconds: float, mode: str) -> int:
-    """One writer's loop: transactions of `mode` for `seconds`; how many committed."""
+def _transactions(log: AuditLog, seconds: float, mode: str, per: int = 1) -> int:
+    """One writer's loop: transactions of `mode`, each of `per` rows, for `seconds`; how many rows committed."""
     details = canonical_json(EVENT.details())
     insert = text("INSERT INTO bench_plain (actor, details) VALUES ('op', :d)")
     done, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         if mode == "plain":
             with log.db.engine.begin() as conn:
-                conn.execute(insert, {"d": details})
+                for _ in range(per):
+                    conn.execute(insert, {"d": details})
         elif mode == "operation":
             with log.db.session() as session:
                 log.db.write_lock(session)
-                session.execute(insert, {"d": details})
+                for _ in range(per):
+                    session.execute(insert, {"d": details})
         else:
             with log.db.session() as session:
-                log.append(session, EVENT, actor="op", outcome="refused")
-        done += 1
+                for _ in range(per):
+                    log.append(session, EVENT, actor="op", outcome="refused")
+        done += per
     return done
 
 
-def _writer(url: str, home: str, seconds: float, mode: str, start: Any, counts: Any, index: int,
+def _writer(url: str, home: str, seconds: float, mode: str, per: int, start: Any, counts: Any, index: int,
             threads: int) -> None:
     """A writing process: one writer, or `threads` writer threads sharing its log (as a server's do)."""
     log = open_log(url, Path(home))
     start.wait()
     if threads == 1:
-        counts[index] = _transactions(log, seconds, mode)
+        counts[index] = _transactions(log, seconds, mode, per)
         return
     done = [0] * threads
 
     def write(i: int) -> None:
-        done[i] = _transactions(log, seconds, mode)
+        done[i] = _transactions(log, seconds, mode, per)
 
     workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
     for worker in workers:
@@ -108,12 +112,13 @@ def _writer(url: str, home: str, seconds: float, mode: str, start: Any, counts: 
     counts[index] = sum(done)
 
 
-def appends(url: str, home: Path, writers: int, seconds: float, mode: str, threads: bool = False) -> float:
-    """Transactions per second over `seconds` with `writers` processes (or threads of one process)."""
+def appends(url: str, home: Path, writers: int, seconds: float, mode: str, threads: bool = False,
+            per: int = 1) -> float:
+    """Rows per second over `seconds` with `writers` processes (or threads of one process), `per` a transaction."""
     ctx = multiprocessing.get_context("spawn")
     processes, per_process = (1, writers) if threads else (writers, 1)
     start, counts = ctx.Barrier(processes + 1), ctx.Array("l", processes)
-    procs = [ctx.Process(target=_writer, args=(url, str(home), seconds, mode, start, counts, i, per_process))
+    procs = [ctx.Process(target=_writer, args=(url, str(home), seconds, mode, per, start, counts, i, per_process))
              for i in range(processes)]
     for p in procs:
         p.start()
@@ -221,17 +226,18 @@ def proofs(log: AuditLog, n: int, count: int = 200) -> dict[str, float]:
             "consistency_ms_max": 1000 * max(consistency)}
 
 
-WRITERS = (("1", 1, False), ("8", 8, False), ("8 threads", 8, True))  # label, writers, threads of one process
+# label, writers, threads of one process, records a transaction
+WRITERS = (("1", 1, False, 1), ("8", 8, False, 1), ("8 threads", 8, True, 1), ("8, 10 a txn", 8, False, 10))
 
 
 def run(name: str, new_url: Any, home: Path, seconds: float) -> dict[str, Any]:
     result: dict[str, Any] = {"database": name}
-    for label, writers, threads in WRITERS:
-        tag = label.replace(" threads", "t")
+    for label, writers, threads, per in WRITERS:
+        tag = f"{writers}{'t' if threads else ''}x{per}"
         url = new_url(f"w{tag}")
         fresh(url, home / f"w{tag}")
         for mode in ("plain", "operation", "audit"):
-            result[f"{mode}_{label}"] = appends(url, home / f"w{tag}", writers, seconds, mode, threads)
+            result[f"{mode}_{label}"] = appends(url, home / f"w{tag}", writers, seconds, mode, threads, per)
         log = open_log(url, home / f"w{tag}")
         check = verify_chain(log.db, log.public_key, log.checkpoint_file, mac_keys=log.mac_keys, witness=log.witness)
         assert check.ok and not check.warnings, (check.problem, check.warnings)  # nothing left unchained
@@ -295,7 +301,7 @@ def main() -> None:
         for column in ("database", "writers", "audited/s", "plain/s", "operation/s", "ratio"):
             table.add_column(column, justify="right")
         for row in appended:
-            for label, _writers, _threads in WRITERS:
+            for label, *_how in WRITERS:
                 audited, plain, operation = (row[f"{m}_{label}"] for m in ("audit", "plain", "operation"))
                 table.add_row(row["database"], label, f"{audited:,.0f}", f"{plain:,.0f}",
                               f"{operation:,.0f}", f"{audited / operation:.2f}")
