@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,5 +325,47 @@ def test_a_head_file_removed_under_a_running_writer_is_written_again(world: Worl
     head_file.unlink()
     evaluation(writer, "1")
     assert json.loads(head_file.read_bytes())["state"]["committed"]["seq"] == world.last_seq()
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def _waiting_on(path: Path) -> bool:
+    """Whether some process waits for an flock on `path` (a blocked lock is listed with "->" in /proc/locks)."""
+    inode = os.stat(path).st_ino
+    return any("->" in line and line.split()[-3].endswith(f":{inode}")
+               for line in Path("/proc/locks").read_text().splitlines())
+
+
+def test_a_sqlite_writer_that_waited_for_another_process_queues_and_is_chained(world: World) -> None:
+    """A writer that had to wait for another process's writer queues its entries (with MAC and lane)
+    instead of chaining them in its turn, and tries the chain lock after its commit: nothing is left
+    waiting, the chain has no gap, and its lane file, written because it queued, agrees."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    writers = Path(world.url.split("///", 1)[1] + ".writers")
+    lanes_dir = world.home / "keys" / LANES_DIR
+    lanes_before = set(lanes_dir.glob("*.json"))
+    holder = subprocess.Popen(  # another process, holding SQLite's writer queue
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()", str(writers)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        writer = Overt(world.overt.settings)
+        before = world.last_seq()
+        done = threading.Thread(target=evaluation, args=(writer,))
+        done.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on(writers):
+            assert time.monotonic() < deadline, "the writer never waited for the lock"
+            time.sleep(0.01)
+    finally:
+        holder.communicate("go\n", timeout=30)
+    done.join(timeout=60)
+    assert not done.is_alive()
+    assert world.last_seq() == before + 1 and queued(world) == []
+    (lane,) = set(lanes_dir.glob("*.json")) - lanes_before  # written because the entry queued
+    state = json.loads(lane.read_bytes())["state"]
+    assert (state["committed"], state["pending"]) == (1, None)
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)

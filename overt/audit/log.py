@@ -350,7 +350,8 @@ class AuditLog:
         session.info[_LANE] = (lane, first + len(entries) - 1)
         for number, entry in enumerate(entries, first):
             entry["lane"], entry["lane_seq"] = lane.id, number
-        step = self.integrator.chain_here(session, entries) if self.integrate_after_commit else None
+        chain = self.integrate_after_commit and not self.db.waited_for_another_process(session)
+        step = self.integrator.chain_here(session, entries) if chain else None
         if step is not None:
             session.info[_STEP] = step
             # Nothing else could queue while SQLite's one writer held the lock; on PostgreSQL others may

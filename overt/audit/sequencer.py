@@ -8,7 +8,9 @@ separate ordering from accepting, and so does Overt, without ever waiting for th
    whose one writer already holds it): it chains its entries there and then, together with any that
    others queued: seq, hash, record MAC, Merkle nodes, signed heads, head witness. One transaction,
    one commit; the records commit with the work they describe.
-2. Not taken (PostgreSQL, another writer is chaining): it inserts its entries into `audit_queue`, each
+2. Not taken (PostgreSQL, another writer is chaining), or a SQLite writer that had to wait for another
+   process's writer (woken with cold caches, others waiting for its commit: the chain's reads and
+   writes are cheaper in one batch after): it inserts its entries into `audit_queue`, each
    with an HMAC over its content, its lane and its number in the lane (`lanes.py`), and commits without
    waiting. Still authenticated from the first instant ("no unsigned window").
 3. After any commit that queued, or that held the lock while others could queue, the writer tries the

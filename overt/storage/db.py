@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 _WRITER_FD = "overt.storage.writer_fd"
 _WRITER = "overt.storage.writer"  # this transaction has begun as SQLite's writer
+_WAITED = "overt.storage.waited_for_another_process"
 
 
 class Database:
@@ -26,6 +28,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._writers_file: Path | None = None
+        self._writers = _Holders()
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
@@ -62,14 +65,26 @@ class Database:
         if self._writers_file is not None and _WRITER_FD not in session.info:
             fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                os.close(fd)
-                return False
-            session.info[_WRITER_FD] = fd
+                if not wait:
+                    os.close(fd)
+                    return False
+                if not self._writers.count:
+                    session.info[_WAITED] = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._writers.add(1)
+            session.info[_WRITER_FD] = (fd, self._writers)
         session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
         session.info[_WRITER] = True
         return True
+
+    def waited_for_another_process(self, session: Session) -> bool:
+        """Whether this transaction, to become SQLite's writer, waited for a writer of another process
+        (none of this process's held the lock). The audit log then queues its entries rather than chain
+        them in this turn: a process that has just woken pays for every page it reads, and the writers
+        queued behind it are waiting for its commit (see `audit/sequencer.py`)."""
+        return bool(session.info.get(_WAITED))
 
     def listen(self, identifier: str, fn: Callable[..., Any]) -> None:
         """Listen to a session event (e.g. "before_commit") on every session this database makes."""
@@ -94,8 +109,11 @@ class Database:
 def _release_writer_now(session: Session) -> None:
     """The database transaction has ended: the next writer may go on (closing the file releases the flock)."""
     session.info.pop(_WRITER, None)
-    fd = session.info.pop(_WRITER_FD, None)
-    if fd is not None:
+    session.info.pop(_WAITED, None)
+    held = session.info.pop(_WRITER_FD, None)
+    if held is not None:
+        fd, holders = held
+        holders.add(-1)
         os.close(fd)
 
 
@@ -110,6 +128,18 @@ def _release_writer_after_commit(session: Session) -> None:
 def _release_writer(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # rolled back, or ended without a commit
         _release_writer_now(session)
+
+
+class _Holders:
+    """How many of this process's transactions hold the writer lock now (0 when a waiter is another process's)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._mutex = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._mutex:
+            self.count += n
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
