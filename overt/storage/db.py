@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-_WRITER_FD = "overt.storage.writer_fd"
+_WRITER_HELD = "overt.storage.writer_held"  # (the flock'ed fd, this process's holders)
 _WRITER = "overt.storage.writer"  # this transaction has begun as SQLite's writer
 _WAITED = "overt.storage.waited_for_another_process"
 
@@ -62,7 +62,7 @@ class Database:
         """
         if not self.is_sqlite or _WRITER in session.info:
             return True
-        if self._writers_file is not None and _WRITER_FD not in session.info:
+        if self._writers_file is not None and _WRITER_HELD not in session.info:
             fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -74,7 +74,7 @@ class Database:
                     session.info[_WAITED] = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
             self._writers.add(1)
-            session.info[_WRITER_FD] = (fd, self._writers)
+            session.info[_WRITER_HELD] = (fd, self._writers)
         session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
         session.info[_WRITER] = True
         return True
@@ -110,7 +110,7 @@ def _release_writer_now(session: Session) -> None:
     """The database transaction has ended: the next writer may go on (closing the file releases the flock)."""
     session.info.pop(_WRITER, None)
     session.info.pop(_WAITED, None)
-    held = session.info.pop(_WRITER_FD, None)
+    held = session.info.pop(_WRITER_HELD, None)
     if held is not None:
         fd, holders = held
         holders.add(-1)
