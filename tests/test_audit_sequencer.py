@@ -336,21 +336,56 @@ def _waiting_on(path: Path) -> bool:
                for line in Path("/proc/locks").read_text().splitlines())
 
 
+def _writers_file(world: World) -> Path:
+    return Path(world.url.split("///", 1)[1] + ".writers")
+
+
+def _hold(writers: Path) -> subprocess.Popen[str]:
+    """Another process, holding SQLite's writer queue until it reads a line."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()", str(writers)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_after_its_commit_a_sqlite_writer_leaves_the_queue_to_the_writer_lock_holder(world: World) -> None:
+    """Trying the chain lock after a commit that queued, a writer that finds SQLite's writer lock held
+    by another process returns at once and leaves the entries waiting (the holder looks at the queue
+    after its commit); once the lock is free, the next try chains them, gap-free."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    evaluation(stalled(world))
+    waiting = queued(world)
+    assert len(waiting) == 1
+    writer = Overt(world.overt.settings)
+    holder = _hold(_writers_file(world))
+    try:
+        assert not writer.db.writer_is_free()
+        assert writer.audit.integrator.integrate(wait=False) == 0
+        assert queued(world) == waiting
+    finally:
+        holder.communicate("go\n", timeout=30)
+    assert writer.db.writer_is_free()
+    before = world.last_seq()
+    assert writer.audit.integrator.integrate(wait=False) == 1
+    assert world.last_seq() == before + 1 and queued(world) == []
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
 def test_a_sqlite_writer_that_waited_for_another_process_queues_and_is_chained(world: World) -> None:
     """A writer that had to wait for another process's writer queues its entries (with MAC and lane)
     instead of chaining them in its turn, and tries the chain lock after its commit: nothing is left
     waiting, the chain has no gap, and its lane file, written because it queued, agrees."""
     if not world.overt.db.is_sqlite:
         pytest.skip("the writer lock is SQLite's")
-    writers = Path(world.url.split("///", 1)[1] + ".writers")
+    writers = _writers_file(world)
     lanes_dir = world.home / "keys" / LANES_DIR
     lanes_before = set(lanes_dir.glob("*.json"))
-    holder = subprocess.Popen(  # another process, holding SQLite's writer queue
-        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()", str(writers)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = _hold(writers)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         writer = Overt(world.overt.settings)
         before = world.last_seq()
         done = threading.Thread(target=evaluation, args=(writer,))

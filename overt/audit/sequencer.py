@@ -221,6 +221,8 @@ class Integrator:
 
     def _batch(self, sign: bool, wait: bool) -> _Batch:
         """One transaction under the chain lock (None of it without the lock, when not `wait`ing)."""
+        if not wait and self._trylock is None and not self.audit.db.writer_is_free():
+            return _Batch(locked=False)  # its holder looks at the queue after its commit
         if wait or self._trylock is None:
             return self._locked_batch(sign, wait, held=False)
         if not self._trylock.acquire():

@@ -79,6 +79,21 @@ class Database:
         session.info[_WRITER] = True
         return True
 
+    def writer_is_free(self) -> bool:
+        """Whether no transaction holds SQLite's writer lock at this instant (a hint: it may be taken
+        the next). Cheaper than a session that tries it: after a commit, eight writing processes mostly
+        find it taken, and a session begun and ended for nothing cost each of them 0.4 ms of CPU."""
+        if self._writers_file is None:
+            return True
+        fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # closing releases the flock if it was taken
+        return True
+
     def waited_for_another_process(self, session: Session) -> bool:
         """Whether this transaction, to become SQLite's writer, waited for a writer of another process
         (none of this process's held the lock). The audit log then queues its entries rather than chain
