@@ -40,7 +40,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from overt.audit import AuditLog, load_or_create_mac_keys, load_or_create_signing_key, verify_chain  # noqa: E402
@@ -57,6 +57,7 @@ from overt.audit.events import GateRefused  # noqa: E402
 from overt.audit.head import HEAD_FILE  # noqa: E402
 from overt.audit.merkle import Frontier, check_consistency, leaf_hash, root_from_inclusion  # noqa: E402
 from overt.storage.db import Database  # noqa: E402
+from overt.storage.models import AuditRecord  # noqa: E402
 
 console = Console()
 EVENT = GateRefused(operation="identify", rule="window", reason="outside the time windows")
@@ -176,10 +177,7 @@ def build(log: AuditLog, n: int) -> None:
                 heads.append({"seq": seq, "hash": hash_, "root": root, "at": at, "key_id": log.signing_key.key_id,
                               "signature": log.signing_key.sign(head_message(seq, root, format_time(at)))})
             if len(records) >= 50_000 or seq == n:
-                conn.execute(text(
-                    "INSERT INTO audit_log (seq, at, actor, action, deployment_id, object_type, object_id, outcome, "
-                    "details, prev_hash, hash, mac, mac_key_id) VALUES (:seq, :at, :actor, :action, :deployment_id, "
-                    ":object_type, :object_id, :outcome, :details, :prev_hash, :hash, :mac, :mac_key_id)"), records)
+                conn.execute(insert(AuditRecord.__table__), records)  # typed: times stored as Overt stores them
                 if nodes:
                     conn.execute(text("INSERT INTO audit_tree (level, idx, hash) VALUES (:level, :idx, :hash)"), nodes)
                 records, nodes = [], []

@@ -28,7 +28,6 @@ from ..storage.models import AuditCheckpoint, AuditRecord
 from .binding import Binder, compare
 from .canonical import format_time
 from .chain import (
-    STREAM_ROWS,
     ZERO_HASH,
     chain_hash,
     checkpoint_message,
@@ -42,7 +41,7 @@ from .keys import key_id, public_key_from_hex, rotation_message, verify_signatur
 from .lanes import LANES_DIR, LaneState, read_lanes
 from .mac import MacKeyRing
 from .merkle import Frontier, leaf_hash
-from .parallel import PARALLEL_FROM, HashChecker, Problem
+from .parallel import MAIN_SHARE, PARALLEL_FROM, HashChecker, Problem
 from .sealed import SealedFileError
 from .sequencer import Queued, read_queue
 from .tree import TreeError, stored_nodes
@@ -78,10 +77,14 @@ class _Checkpoint:
 
 
 class _Failed(Exception):
-    def __init__(self, seq: int | None, problem: str) -> None:
+    """The first problem; `before_hash`: found by a check that one pass makes before the record's hash
+    (its place in the chain), so it comes before the hash pass's problem with the same record."""
+
+    def __init__(self, seq: int | None, problem: str, before_hash: bool = False) -> None:
         super().__init__(problem)
         self.seq = seq
         self.problem = problem
+        self.before_hash = before_hash
 
 
 def verify_chain(
@@ -104,7 +107,7 @@ def verify_chain(
     checker = None
     if mac_keys is not None and db.is_sqlite and _size(db) >= PARALLEL_FROM:
         checker = HashChecker(db, dict(mac_keys.keys))  # hashes and MACs on the other core
-    macs = _Macs(None if checker else mac_keys)
+    macs = _Macs(mac_keys, MAIN_SHARE if checker else None)
     frontier = Frontier()
     bindings: dict[str, tuple[str, str, int]] = {}
     records = last = 0
@@ -124,20 +127,19 @@ def verify_chain(
             checkpoints.in_db = _read_database(conn)
             checkpoints.check_file(checkpoint_file)
             prev = ZERO_HASH
-            rows = conn.execution_options(yield_per=STREAM_ROWS).execute(stored_records(conn.dialect.name))
-            for row in rows:
+            for row in stored_records(conn):
                 records += 1
                 seq, action, hash_ = row[0], row[3], row[10]
-                row = (seq, stored_time(row[1]), *row[2:])
                 if seq != last + 1:
                     gap = f"record {last + 1} is" if seq == last + 2 else f"records {last + 1}-{seq - 1} are"
-                    raise _Failed(last + 1, f"{gap} missing (removed)")
+                    raise _Failed(last + 1, f"{gap} missing (removed)", before_hash=True)
                 if row[9] != prev:
                     raise _Failed(
                         seq,
                         f"record {seq} does not link to record {seq - 1} (record inserted, removed or moved)",
+                        before_hash=True,
                     )
-                if checker is None and chain_hash(*row[:10]) != hash_:
+                if checker is None and chain_hash(seq, stored_time(row[1]), *row[2:10]) != hash_:
                     raise _Failed(seq, f"record {seq} does not match its hash (modified)")
                 macs.check(seq, hash_, row[11], row[12], row[13], row[14])
                 if row[13] is not None:
@@ -171,7 +173,7 @@ def verify_chain(
             _raise_first(checker.result(last))
     except _Failed as failure:
         if checker is not None:  # a record changed before this point is the first problem, if there is one
-            earlier = checker.result(failure.seq if failure.seq is not None else last)
+            earlier = checker.result(last if failure.seq is None else failure.seq - failure.before_hash)
             if earlier is not None:  # as one pass would have stopped there: what came after is unread
                 failure, records, warnings = _Failed(earlier.seq, earlier.problem), earlier.seq, []
         problems = state if failure.seq is None and "state row" in failure.problem else []
@@ -318,8 +320,10 @@ def _check_queue(
 class _Macs:
     """Which MAC key each record must carry: the first authenticated record's, then each rotation's."""
 
-    def __init__(self, ring: MacKeyRing | None) -> None:
+    def __init__(self, ring: MacKeyRing | None, share: range | None = None) -> None:
         self.ring = ring
+        # Verification on two cores: each pass checks the HMACs of the records whose seq % 10 is in its share.
+        self.share = share if share is not None else range(10)
         self.expected: str | None = None
         self.legacy_end = 0  # records before version 0003 carry no MAC; they must be a prefix
 
@@ -336,7 +340,7 @@ class _Macs:
         if kid != self.expected:
             raise _Failed(seq, f"record {seq} is authenticated with key {kid}, not the key in force "
                                f"({self.expected}): forged with an old or foreign key")
-        if self.ring is not None and not self.ring.check(
+        if self.ring is not None and seq % 10 in self.share and not self.ring.check(
             kid or "", record_mac_message(hash_, lane, lane_seq), mac
         ):
             raise _Failed(seq, f"record {seq} has an invalid MAC (forged, or re-hashed without the key)")
