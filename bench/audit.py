@@ -17,7 +17,7 @@
    rate of one integrator alone, chaining 5,000 queued entries (what the chain lock's holder absorbs).
 2. Verification of `--records` records (a log built by this script with the installation's own
    functions: hashes, MACs, tree nodes and a signed head every 100,000 records), as `audit verify`
-   runs it (two processes on SQLite from 500,000 records) and in one pass, alternated, best of two;
+   runs it (two processes from 500,000 records) and in one pass, alternated, best of two;
    against the hash chain alone (what verification cost before records were authenticated).
 3. An inclusion and a consistency proof at that size (median and worst of 200 random ones).
 """

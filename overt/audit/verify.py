@@ -105,7 +105,7 @@ def verify_chain(
     keys = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key)
     checkpoints = _Checkpoints({key_id(k): k for k in keys})
     checker = None
-    if mac_keys is not None and db.is_sqlite and _size(db) >= PARALLEL_FROM:
+    if mac_keys is not None and _size(db) >= PARALLEL_FROM:
         checker = HashChecker(db, dict(mac_keys.keys))  # hashes and MACs on the other core
     macs = _Macs(mac_keys, MAIN_SHARE if checker else None)
     frontier = Frontier()
