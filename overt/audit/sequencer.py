@@ -31,7 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Integer, any_, bindparam, delete, func, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..storage.models import AuditCheckpoint, AuditQueued, AuditRecord
@@ -75,6 +76,13 @@ _NEXT_BATCH = select(*QUEUE_COLUMNS).order_by(AuditQueued.id).limit(BATCH)
 # (70 between one writer's turns) appended 1,348-1,541/s with 16, 1,107-1,214/s with 64.
 CATCH_UP = 16
 _ANY_QUEUED = select(AuditQueued.id).limit(1)
+# The queue rows a batch chained. On PostgreSQL one array, not a parameter per row: a statement of 300
+# parameters was new text for the driver to parse at every batch (3 ms each, under eight writers).
+_TAKEN = {
+    "postgresql": delete(AuditQueued.__table__).where(
+        AuditQueued.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))),
+    "sqlite": delete(AuditQueued.__table__).where(AuditQueued.id.in_(bindparam("ids", expanding=True))),
+}
 _INSERT_RECORDS = insert(AuditRecord.__table__)
 _FROM = (select(AuditRecord.seq, AuditRecord.prev_hash, AuditRecord.hash, AuditRecord.action, AuditRecord.outcome,
                 AuditRecord.details, _ANY_QUEUED.exists())
@@ -287,7 +295,7 @@ class Integrator:
                 conn.execute(_INSERT_RECORDS, chained.records)
                 insert_nodes(conn, chained.nodes)
             if chained.done:
-                conn.execute(delete(AuditQueued.__table__).where(AuditQueued.id.in_(chained.done)))
+                conn.execute(_TAKEN[conn.dialect.name], {"ids": chained.done})
             for seq, hash_, root, key in plan.heads:
                 self.audit.sign_head(session, seq, hash_, root, key)
         except BaseException:
