@@ -289,7 +289,7 @@ def test_postgresql_a_writer_whose_lock_connection_was_cut_goes_on(world: World)
         pytest.skip("SQLite's one writer always holds the chain lock")
     writer = Overt(world.overt.settings)
     evaluation(writer)
-    world.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+    world.sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() "
               "AND pid <> pg_backend_pid()")
     before = world.last_seq()
     for tag in "12":
