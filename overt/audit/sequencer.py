@@ -99,19 +99,18 @@ def queued_message(entry: Mapping[str, Any]) -> bytes:
 def keys_named_by_log(conn: Connection | Session) -> tuple[str | None, str | None]:
     """The MAC and signing keys the chain says are in force: the last rotation's, else the first
     authenticated record's MAC key (and no opinion on the signing key); (None, None) for a new log."""
-    details = conn.scalar(
-        select(AuditRecord.details)
-        .where(AuditRecord.action == AuditKeysRotated.name, AuditRecord.outcome == "ok")
-        .order_by(AuditRecord.seq.desc())
-        .limit(1)
-    )
+    details = conn.scalar(_LAST_ROTATION)
     if details is not None:
         rotation = json.loads(details)
         return str(rotation["new_mac_key"]), str(rotation["new_signing_key"])
-    first = conn.scalar(
-        select(AuditRecord.mac_key_id).where(AuditRecord.mac.is_not(None)).order_by(AuditRecord.seq).limit(1)
-    )
-    return first, None
+    return conn.scalar(_FIRST_MAC_KEY), None
+
+
+_LAST_ROTATION = (select(AuditRecord.details)
+                  .where(AuditRecord.action == AuditKeysRotated.name, AuditRecord.outcome == "ok")
+                  .order_by(AuditRecord.seq.desc()).limit(1))
+_FIRST_MAC_KEY = (select(AuditRecord.mac_key_id).where(AuditRecord.mac.is_not(None))
+                  .order_by(AuditRecord.seq).limit(1))
 
 
 @dataclass(frozen=True)
