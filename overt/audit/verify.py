@@ -86,6 +86,13 @@ class _Failed(Exception):
         self.problem = problem
         self.before_hash = before_hash
 
+    def hash_pass_stop(self, last: int) -> int:
+        """The last record whose problem found by the hash pass would come before this one: the same
+        record, unless this is a gap or a link, which one pass checks before the record's hash."""
+        if self.seq is None:
+            return last
+        return self.seq - 1 if self.before_hash else self.seq
+
 
 def verify_chain(
     db: Database,
@@ -173,7 +180,7 @@ def verify_chain(
             _raise_first(checker.result(last))
     except _Failed as failure:
         if checker is not None:  # a record changed before this point is the first problem, if there is one
-            earlier = checker.result(last if failure.seq is None else failure.seq - failure.before_hash)
+            earlier = checker.result(failure.hash_pass_stop(last))
             if earlier is not None:  # as one pass would have stopped there: what came after is unread
                 failure, records, warnings = _Failed(earlier.seq, earlier.problem), earlier.seq, []
         problems = state if failure.seq is None and "state row" in failure.problem else []
