@@ -47,7 +47,7 @@ from overt.gallery.search import Candidate
 from overt.governance.gate import Scope
 from overt.services import Actor, Overt, Refused, operate
 from overt.services.cameras import CameraInfo
-from overt.storage.models import AuditCheckpoint
+from overt.storage.models import AuditCheckpoint, Deployment
 from tests.governance_helpers import actor, approved, make_overt
 
 AUDITOR = Actor("aud", "auditor")
@@ -284,6 +284,21 @@ def test_a_state_edit_cannot_become_an_action(world: World) -> None:
     assert refused.value.rule == "log-mismatch" and "revoked" in refused.value.message
 
 
+def test_a_revocation_cut_off_the_log_cannot_become_an_action(world: World) -> None:
+    """The revocation's records are deleted and the table set back to 'approved': the log the gate reads then
+    agrees with the table, but it ends before the record the head file saw committed. Refused, also when
+    the gate looks again in a fresh transaction."""
+    world.overt.deployments.revoke(actor("judge"), world.deployment, "no longer needed")
+    (revoked_at,) = world.sql("SELECT min(seq) FROM audit_log WHERE action = 'deployment.revoke'")[0]
+    cut_tail(world, world.last_seq() - revoked_at + 1, with_checkpoints=True)
+    world.sql("UPDATE deployments SET status = 'approved'")
+    scope = Scope("identify", watchlists=("missing",), case="C-2")
+    with pytest.raises(Refused) as refused, operate(Overt(world.overt.settings), actor("op"), "identify",
+                                                    deployment_id=world.deployment, scope=scope):
+        pass
+    assert refused.value.rule == "log-mismatch" and "cut off" in refused.value.message, refused.value.message
+
+
 # --- crashes: kill -9 while writing, then the insider deletes the newest records ------------------------
 
 WRITER = """
@@ -463,6 +478,20 @@ def test_gated_operations_in_many_processes_are_not_mistaken_for_tampering(world
                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""
+    assert world.verify().ok
+
+
+def test_a_snapshot_older_than_the_head_file_is_not_mistaken_for_a_cut_log(world: World) -> None:
+    """SQLite keeps a read transaction's snapshot from its first read. Records another writer commits after
+    it are already named by the head file when the gate looks: the end of the log the session sees is older,
+    not cut off. The gate must look again in a transaction begun after it read the file."""
+    with world.overt.db.session() as session:
+        deployment = session.get(Deployment, world.deployment)
+        assert deployment is not None
+        for i in range(3):
+            world.overt.record_separately("gate.refused", actor="op", outcome="refused", operation="enroll",
+                                          rule="role", reason=f"meanwhile {i}")
+        world.overt.log_guard.deployment(session, deployment)
     assert world.verify().ok
 
 

@@ -123,13 +123,28 @@ class LogGuard:
         `since` None: the decision still waits in the queue, so only the chain's end is checked.
 
         Other writers commit meanwhile, so the order matters: the witness is read first (it names only
-        records already committed), then the end of the log and the count after `since` in one statement
-        (one snapshot, even under PostgreSQL's read committed).
+        records already committed), then the end of the log. The caller's snapshot may be older than the
+        witness (SQLite keeps a read transaction's snapshot from its first read, before the gate ran), so
+        an end short of the witness is looked at again in a transaction begun after the witness was read;
+        only an end short of it there too was cut off.
         """
         try:
             state = self.witness.read() if self.witness is not None else None
         except HeadFileError as exc:
             raise NotInLog(str(exc)) from None
+        committed = state.committed.seq if state is not None and state.committed is not None else 0
+        last = self._end(session, since)
+        if committed > last:
+            with Session(session.get_bind()) as fresh:
+                last = self._end(fresh, since)
+        if committed > last:
+            raise NotInLog(
+                f"the audit log ends at record {last} but record {committed} was committed: records were cut off"
+            )
+
+    def _end(self, session: Session, since: int | None) -> int:
+        """The newest record, authenticated, after checking that the records after `since` are all there
+        (their count and the end in one statement: one snapshot, even under PostgreSQL's read committed)."""
         if since is None:
             last = session.scalar(select(func.max(AuditRecord.seq))) or 0
         else:
@@ -144,11 +159,7 @@ class LogGuard:
             if newest is None:
                 raise NotInLog(f"record {last} is missing from the audit log")
             self._authentic(newest)
-        if state is not None and state.committed is not None and state.committed.seq > last:
-            raise NotInLog(
-                f"the audit log ends at record {last} but record {state.committed.seq} was committed: "
-                "records were cut off"
-            )
+        return last
 
 
 @dataclass(frozen=True)
