@@ -27,6 +27,7 @@ from overt.audit.chain import PG_LOCK_KEY
 from overt.audit.events import GateRefused
 from overt.audit.head import HEAD_FILE
 from overt.audit.lanes import LANES_DIR
+from overt.audit.sequencer import BACKLOG
 from overt.governance.gate import Scope
 from overt.services import Overt, Refused, operate
 from tests.governance_helpers import actor, approved
@@ -362,12 +363,12 @@ def test_after_its_commit_a_sqlite_writer_leaves_the_queue_to_the_writer_lock_ho
     writer = Overt(world.overt.settings)
     holder = _hold(_writers_file(world))
     try:
-        assert not writer.db.writer_is_free()
+        assert not writer.db.writer_is_idle()
         assert writer.audit.integrator.integrate(wait=False) == 0
         assert queued(world) == waiting
     finally:
         holder.communicate("go\n", timeout=30)
-    assert writer.db.writer_is_free()
+    assert writer.db.writer_is_idle()
     before = world.last_seq()
     assert writer.audit.integrator.integrate(wait=False) == 1
     assert world.last_seq() == before + 1 and queued(world) == []
@@ -402,5 +403,94 @@ def test_a_sqlite_writer_that_waited_for_another_process_queues_and_is_chained(w
     (lane,) = set(lanes_dir.glob("*.json")) - lanes_before  # written because the entry queued
     state = json.loads(lane.read_bytes())["state"]
     assert (state["committed"], state["pending"]) == (1, None)
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def _writer_in_line(world: World) -> tuple[Path, Path, threading.Thread, subprocess.Popen[str]]:
+    """A writer of this process waiting for SQLite's writer lock, which another process holds: returns the
+    writers' and the waiting files, the writer's thread and the holder (to be let go with a line)."""
+    writers = _writers_file(world)
+    holder = _hold(writers)
+    done = threading.Thread(target=evaluation, args=(Overt(world.overt.settings), "1"))
+    done.start()
+    deadline = time.monotonic() + 30
+    while not _waiting_on(writers):
+        assert time.monotonic() < deadline, "the writer never waited for the lock"
+        time.sleep(0.01)
+    return writers, writers.with_suffix(".waiting"), done, holder
+
+
+def test_a_writer_waiting_for_the_sqlite_writer_lock_is_seen_waiting(world: World) -> None:
+    """While a writer waits for the lock it shares an flock of `<database>.waiting`: another process's
+    `writer_is_idle` says no, and says yes again once it has written and let go."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    probe = Overt(world.overt.settings).db
+    assert probe.writer_is_idle()
+    _writers, waiting, done, holder = _writer_in_line(world)
+    try:
+        assert not probe.writer_is_idle()
+        assert _shared(waiting)
+    finally:
+        holder.communicate("go\n", timeout=30)
+    done.join(timeout=60)
+    assert not done.is_alive() and probe.writer_is_idle()
+
+
+def _shared(path: Path) -> bool:
+    """Whether some process holds a shared flock of `path` (listed as FLOCK ... READ in /proc/locks)."""
+    inode = os.stat(path).st_ino
+    return any("READ" in line and line.split()[-3].endswith(f":{inode}")
+               for line in Path("/proc/locks").read_text().splitlines())
+
+
+def test_after_its_commit_a_sqlite_writer_leaves_the_queue_to_a_writer_in_line(world: World) -> None:
+    """The writer lock is free but another writer waits for it (the instant after a commit, before the OS
+    has run the writer it woke): trying to chain now would take the lock from under that writer, so the
+    entries are left to it; once nobody waits, the next try chains them, gap-free."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    evaluation(stalled(world))
+    waiting = queued(world)
+    assert len(waiting) == 1
+    in_line = subprocess.Popen(  # the waiting flag of a writer in line, with the lock itself free
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_SH); print('waiting', flush=True); sys.stdin.readline()",
+         str(_writers_file(world).with_suffix(".waiting"))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = Overt(world.overt.settings)
+    try:
+        assert in_line.stdout is not None and in_line.stdout.readline() == "waiting\n"
+        assert not writer.db.writer_is_idle()
+        assert writer.audit.integrator.integrate(wait=False) == 0
+        assert queued(world) == waiting
+    finally:
+        in_line.communicate("go\n", timeout=30)
+    assert writer.audit.integrator.integrate(wait=False) == 1
+    assert queued(world) == []
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_sqlite_writer_that_waited_chains_a_long_queue_in_its_own_transaction(world: World) -> None:
+    """A writer that waited for the lock finds `BACKLOG` entries queued: it chains them and its own in its
+    transaction (so no lane file is written for it), and nothing is left waiting; with a short queue it
+    queues its own, as the test above shows."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    stalled_writer = stalled(world)
+    for i in range(BACKLOG):
+        stalled_writer.record_separately("gate.refused", actor="op", outcome="refused", operation="enroll",
+                                         rule="role", reason=f"queued {i}")
+    assert len(queued(world)) == BACKLOG
+    lanes_dir = world.home / "keys" / LANES_DIR
+    lanes_before = set(lanes_dir.glob("*.json"))
+    before = world.last_seq()
+    _writers, _waiting, done, holder = _writer_in_line(world)
+    holder.communicate("go\n", timeout=30)
+    done.join(timeout=60)
+    assert not done.is_alive()
+    assert world.last_seq() == before + BACKLOG + 1 and queued(world) == []
+    assert set(lanes_dir.glob("*.json")) == lanes_before  # chained in its transaction: it never queued
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)

@@ -350,7 +350,8 @@ class AuditLog:
         session.info[_LANE] = (lane, first + len(entries) - 1)
         for number, entry in enumerate(entries, first):
             entry["lane"], entry["lane_seq"] = lane.id, number
-        chain = self.integrate_after_commit and not self.db.waited_for_another_process(session)
+        chain = self.integrate_after_commit and (
+            not self.db.waited_for_another_process(session) or self.integrator.backlog(session))
         step = self.integrator.chain_here(session, entries) if chain else None
         if step is not None:
             session.info[_STEP] = step

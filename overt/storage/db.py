@@ -33,12 +33,14 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._writers_file: Path | None = None
+        self._waiting_file: Path | None = None
         self._writers = _Holders()
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self._writers_file = Path(f"{path}.writers")
+                self._waiting_file = Path(f"{path}.waiting")
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -80,27 +82,37 @@ class Database:
                     return False
                 if not self._writers.count:
                     session.info[_WAITED] = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                with self._waiting():
+                    fcntl.flock(fd, fcntl.LOCK_EX)
             self._writers.add(1)
             session.info[_WRITER_HELD] = (fd, self._writers)
         session.connection().exec_driver_sql("INSERT INTO audit_log (seq) SELECT 0 WHERE 0")
         session.info[_WRITER] = True
         return True
 
-    def writer_is_free(self) -> bool:
-        """Whether no transaction holds SQLite's writer lock at this instant (a hint: it may be taken
-        the next). Cheaper than a session that tries it: after a commit, eight writing processes mostly
-        find it taken, and a session begun and ended for nothing cost each of them 0.4 ms of CPU."""
-        if self._writers_file is None:
-            return True
-        fd = os.open(self._writers_file, os.O_RDWR | os.O_CREAT, 0o600)
+    def writer_is_idle(self) -> bool:
+        """Whether no transaction holds SQLite's writer lock at this instant and none waits for it (a hint:
+        it may be taken the next). After its commit a writer asks this before it takes the lock again to
+        chain what others queued. Cheaper than a session that tries the lock (eight writing processes mostly
+        find it taken, and a session begun and ended for nothing cost each of them 0.4 ms of CPU); and a
+        writer that just let go of the lock would otherwise take it back before the writer the OS woke for
+        it could run: on two cores such writers chained a record or two a transaction, over and over, while
+        the others waited (300 appends a second against 1,000)."""
+        return not (_flocked(self._waiting_file) or _flocked(self._writers_file))
+
+    @contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """While a writer waits for the writer lock it holds a shared flock of `<database>.waiting`, so that
+        `writer_is_idle` can tell that it waits."""
+        if self._waiting_file is None:
+            yield
+            return
+        fd = os.open(self._waiting_file, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+            fcntl.flock(fd, fcntl.LOCK_SH)  # an instant's wait at most: `writer_is_idle` only tries
+            yield
         finally:
-            os.close(fd)  # closing releases the flock if it was taken
-        return True
+            os.close(fd)
 
     def waited_for_another_process(self, session: Session) -> bool:
         """Whether this transaction, to become SQLite's writer, waited for a writer of another process
@@ -178,6 +190,20 @@ class _Holders:
     def add(self, n: int) -> None:
         with self._mutex:
             self.count += n
+
+
+def _flocked(path: Path | None) -> bool:
+    """Whether a transaction holds (or, for the waiting file, shares) an flock of `path` now."""
+    if path is None:
+        return False
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the flock if it was taken
+    return False
 
 
 def _idle_from_now(_dbapi_connection: Any, record: Any) -> None:
