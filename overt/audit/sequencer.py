@@ -21,9 +21,12 @@ separate ordering from accepting, and so does Overt, without ever waiting for th
    SQLite a writer tries only if no other writer holds or awaits the lock (`Database.writer_is_idle`):
    those in line commit after it, and the last of them finds the lock idle (or the backlog long).
 
-An operation therefore returns with its records chained. Entries that wait (their writer died between
-the two steps) are chained by the next process that integrates; meanwhile the log guard and `audit
-verify` read them from the queue, authenticated by their MAC, and the lanes say if any went missing.
+Uncontended, an operation therefore returns with its records chained; contended, they are chained
+within a few transactions, by a writer after it. Entries that wait longer (their writer died between
+the two steps, or on SQLite the writers in line wrote nothing to audit, as the hourly counts do) are
+chained by the next writer that integrates, at the latest by the server's checkpoint each minute;
+meanwhile the log guard and `audit verify` read them from the queue, authenticated by their MAC, and
+the lanes say if any went missing.
 """
 
 from __future__ import annotations
