@@ -24,8 +24,8 @@ separate ordering from accepting, and so does Overt, without ever waiting for th
 Uncontended, an operation therefore returns with its records chained; contended, they are chained
 within a few transactions, by a writer after it. Entries that wait longer (their writer died between
 the two steps, or on SQLite the writers in line wrote nothing to audit, as the hourly counts do) are
-chained by the next writer that integrates, at the latest by the server's checkpoint each minute;
-meanwhile the log guard and `audit verify` read them from the queue, authenticated by their MAC, and
+chained by the next audited commit or checkpoint of any process (a server signs every minute when it
+has appended); meanwhile the log guard and `audit verify` read them from the queue, authenticated by their MAC, and
 the lanes say if any went missing.
 """
 
