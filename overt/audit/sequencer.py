@@ -25,8 +25,8 @@ Uncontended, an operation therefore returns with its records chained; contended,
 within a few transactions, by a writer after it. Entries that wait longer (their writer died between
 the two steps, or on SQLite the writers in line wrote nothing to audit, as the hourly counts do) are
 chained by the next audited commit or checkpoint of any process (a server signs every minute when it
-has appended); meanwhile the log guard and `audit verify` read them from the queue, authenticated by their MAC, and
-the lanes say if any went missing.
+has appended); meanwhile the log guard and `audit verify` read them from the queue, authenticated by
+their MAC, and the lanes say if any went missing.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ CATCH_UP = 16
 _ANY_QUEUED = select(AuditQueued.id).limit(1)
 # SQLite: a writer that waited for the writer lock chains the queue in its own transaction if this many
 # entries wait (one fsync for them all, no transaction of their own). Writers that did not wait chain it
-# anyway, and did so 25-30 times a second under eight processes; this bounds the queue if none comes.
+# anyway, 17-47 times a second under eight processes (runs M); this bounds the queue if none comes.
 # Asked by every `BACKLOG_EVERY`th waiting transaction of a process: the query on a page another process
 # has just written cost 0.14 ms of CPU, a tenth of an audited append.
 BACKLOG = 32
