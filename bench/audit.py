@@ -13,7 +13,8 @@
    Baselines in the same run, by the same writers: plain INSERTs of the same rows (the database's own
    rate: no session, no lock, no MAC, no tree), and the same INSERTs as an Overt write operation makes
    them (a session that takes the write lock: SQLite's fair queue of writers, nothing on PostgreSQL):
-   what any operation pays before it audits anything. "ratio" is audited over the latter. Also the
+   what any operation pays before it audits anything. "ratio" is audited over the latter. "CPU ms":
+   the writers' CPU per row, audited and as an operation (on two cores it bounds the rate). Also the
    rate of one integrator alone, chaining 5,000 queued entries (what the chain lock's holder absorbs).
 2. Verification of `--records` records (a log built by this script with the installation's own
    functions: hashes, MACs, tree nodes and a signed head every 100,000 records), as `audit verify`
@@ -92,34 +93,39 @@ def _transactions(log: AuditLog, seconds: float, mode: str, per: int = 1) -> int
     return done
 
 
-def _writer(url: str, home: str, seconds: float, mode: str, per: int, start: Any, counts: Any, index: int,
-            threads: int) -> None:
-    """A writing process: one writer, or `threads` writer threads sharing its log (as a server's do)."""
+def _writer(url: str, home: str, seconds: float, mode: str, per: int, start: Any, counts: Any, cpu: Any,
+            index: int, threads: int) -> None:
+    """A writing process: one writer, or `threads` writer threads sharing its log (as a server's do). Reports
+    its rows and the CPU its writing took (the process's clock, every thread; start-up not counted)."""
     log = open_log(url, Path(home))
     start.wait()
+    began = time.process_time()
     if threads == 1:
         counts[index] = _transactions(log, seconds, mode, per)
-        return
-    done = [0] * threads
+    else:
+        done = [0] * threads
 
-    def write(i: int) -> None:
-        done[i] = _transactions(log, seconds, mode, per)
+        def write(i: int) -> None:
+            done[i] = _transactions(log, seconds, mode, per)
 
-    workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    counts[index] = sum(done)
+        workers = [threading.Thread(target=write, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        counts[index] = sum(done)
+    cpu[index] = time.process_time() - began
 
 
 def appends(url: str, home: Path, writers: int, seconds: float, mode: str, threads: bool = False,
-            per: int = 1) -> float:
-    """Rows per second over `seconds` with `writers` processes (or threads of one process), `per` a transaction."""
+            per: int = 1) -> tuple[float, float]:
+    """Rows per second over `seconds` with `writers` processes (or threads of one process), `per` a
+    transaction; and the writers' CPU per row in ms (on two cores the rate is bounded by it)."""
     ctx = multiprocessing.get_context("spawn")
     processes, per_process = (1, writers) if threads else (writers, 1)
-    start, counts = ctx.Barrier(processes + 1), ctx.Array("l", processes)
-    procs = [ctx.Process(target=_writer, args=(url, str(home), seconds, mode, per, start, counts, i, per_process))
+    start, counts, cpu = ctx.Barrier(processes + 1), ctx.Array("l", processes), ctx.Array("d", processes)
+    procs = [ctx.Process(target=_writer,
+                         args=(url, str(home), seconds, mode, per, start, counts, cpu, i, per_process))
              for i in range(processes)]
     for p in procs:
         p.start()
@@ -127,7 +133,7 @@ def appends(url: str, home: Path, writers: int, seconds: float, mode: str, threa
     began = time.monotonic()
     for p in procs:
         p.join()
-    return sum(counts) / (time.monotonic() - began)
+    return sum(counts) / (time.monotonic() - began), 1000 * sum(cpu) / max(1, sum(counts))
 
 
 def integration_rate(url: str, home: Path, entries: int = 5_000) -> float:
@@ -235,7 +241,8 @@ def run(name: str, new_url: Any, home: Path, seconds: float) -> dict[str, Any]:
         url = new_url(f"w{tag}")
         fresh(url, home / f"w{tag}")
         for mode in ("plain", "operation", "audit"):
-            result[f"{mode}_{label}"] = appends(url, home / f"w{tag}", writers, seconds, mode, threads, per)
+            result[f"{mode}_{label}"], result[f"{mode}_cpu_ms_{label}"] = appends(
+                url, home / f"w{tag}", writers, seconds, mode, threads, per)
         log = open_log(url, home / f"w{tag}")
         check = verify_chain(log.db, log.public_key, log.checkpoint_file, mac_keys=log.mac_keys, witness=log.witness)
         assert check.ok and not check.warnings, (check.problem, check.warnings)  # nothing left unchained
@@ -296,14 +303,16 @@ def main() -> None:
                 scaled.append(scale(name, new_url("scale"), Path(tmp) / f"{name}-scale", args.records))
     if appended:
         table = Table(title=f"Audit log on {platform.node()} ({os.cpu_count()} cores, load {load:.1f})")
-        for column in ("database", "writers", "audited/s", "plain/s", "operation/s", "ratio"):
+        for column in ("database", "writers", "audited/s", "plain/s", "op/s", "ratio", "CPU ms"):
             table.add_column(column, justify="right")
         for row in appended:
             for label, *_how in WRITERS:
                 audited, plain, operation = (row[f"{m}_{label}"] for m in ("audit", "plain", "operation"))
+                cpu = f"{row[f'audit_cpu_ms_{label}']:.2f}/{row[f'operation_cpu_ms_{label}']:.2f}"
                 table.add_row(row["database"], label, f"{audited:,.0f}", f"{plain:,.0f}",
-                              f"{operation:,.0f}", f"{audited / operation:.2f}")
+                              f"{operation:,.0f}", f"{audited / operation:.2f}", cpu)
         console.print(table)
+        console.print("op/s: as an Overt write operation; CPU ms: the writers' CPU a row, audited/op")
     if scaled:
         table = Table(title=f"Verification and proofs at {args.records:,} records")
         for column in ("database", "verify s", "one pass s", "chain alone s", "inclusion ms p50/max",

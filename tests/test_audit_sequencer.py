@@ -494,3 +494,26 @@ def test_a_sqlite_writer_that_waited_chains_a_long_queue_in_its_own_transaction(
     assert set(lanes_dir.glob("*.json")) == lanes_before  # chained in its transaction: it never queued
     result = world.verify()
     assert result.ok and not result.warnings, (result.problem, result.warnings)
+
+
+def test_a_waiting_flag_held_forever_does_not_stop_the_chain(world: World) -> None:
+    """An insider (or a hung process) holds `<database>.waiting` as if a writer were always in line: no
+    writer then chains after its commit, but a writer that takes the lock without waiting still chains
+    the queue with its own entries in its transaction, so nothing is left unchained."""
+    if not world.overt.db.is_sqlite:
+        pytest.skip("the writer lock is SQLite's")
+    evaluation(stalled(world))
+    assert len(queued(world)) == 1
+    squatter = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+         "fcntl.flock(fd, fcntl.LOCK_SH); print('holding', flush=True); sys.stdin.readline()",
+         str(_writers_file(world).with_suffix(".waiting"))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout is not None and squatter.stdout.readline() == "holding\n"
+        before = world.last_seq()
+        evaluation(Overt(world.overt.settings), "2")
+        assert world.last_seq() == before + 2 and queued(world) == []
+    finally:
+        squatter.communicate("go\n", timeout=30)
+    result = world.verify()
+    assert result.ok and not result.warnings, (result.problem, result.warnings)

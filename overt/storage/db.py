@@ -98,7 +98,7 @@ class Database:
         writer that just let go of the lock would otherwise take it back before the writer the OS woke for
         it could run: on two cores such writers chained a record or two a transaction, over and over, while
         the others waited (265-295 appends a second, in runs slowed by timers, against about 1,000)."""
-        return not (_flocked(self._waiting_file) or _flocked(self._writers_file))
+        return not (_flocked(self._writers_file) or _flocked(self._waiting_file))
 
     @contextmanager
     def _waiting(self) -> Iterator[None]:
